@@ -1,0 +1,45 @@
+import type { Config } from './config.ts';
+import { openDatabase, type Database } from './store/db.ts';
+import { ResourceStore } from './store/resources.ts';
+import { RegistryStore } from './store/registry.ts';
+import { AuditLog } from './store/audit.ts';
+import { ChangeFeed } from './store/changes.ts';
+import { AuthService } from './auth/service.ts';
+import { analyze } from './policy/analyze.ts';
+import type { AnalyzeFn } from './store/writer.ts';
+
+// The composition root: one place that builds the control plane's parts from its config.
+
+export interface App {
+  config: Config;
+  db: Database;
+  resources: ResourceStore;
+  registry: RegistryStore;
+  audit: AuditLog;
+  auth: AuthService;
+  changes: ChangeFeed;
+  analyze: AnalyzeFn;
+  close(): Promise<void>;
+}
+
+export async function createApp(config: Config): Promise<App> {
+  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  const analyzeFn: AnalyzeFn = (input) => analyze(input as Parameters<typeof analyze>[0], { domainSuffix: config.domainSuffix });
+  const resources = new ResourceStore(db.prisma, analyzeFn);
+  const changes = new ChangeFeed(db, resources);
+  await changes.start();
+  return {
+    config,
+    db,
+    resources,
+    registry: new RegistryStore(db.prisma, analyzeFn, config.domainSuffix),
+    audit: new AuditLog(db.prisma),
+    auth: new AuthService(db.prisma, config),
+    changes,
+    analyze: analyzeFn,
+    async close() {
+      await changes.stop();
+      await db.close();
+    },
+  };
+}

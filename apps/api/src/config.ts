@@ -1,0 +1,47 @@
+import path from 'node:path';
+
+// Every port, address and limit of the control plane, read once from the environment.
+// docs/configuration.md lists them; keep the two in step.
+export interface Config {
+  apiHost: string;
+  apiPort: number;
+  dataDir: string;
+  databaseUrl: string | undefined;
+  adminPassword: string | undefined;
+  maxBodyBytes: number;
+  sessionTtlMs: number;
+  loginMaxAttempts: number;
+  loginWindowMs: number;
+  domainSuffix: string;
+  secureCookies: boolean;
+  logLevel: string;
+}
+
+function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer >= ${min}, got "${raw}"`);
+  return n;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const databaseUrl = env.DATABASE_URL?.trim() || undefined;
+  if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new Error('DATABASE_URL must be a postgres:// or postgresql:// URL');
+  }
+  return {
+    apiHost: env.TERN_API_HOST ?? '127.0.0.1',
+    apiPort: int(env, 'TERN_API_PORT', 8080),
+    dataDir: path.resolve(env.TERN_DATA_DIR ?? '.tern'),
+    databaseUrl,
+    adminPassword: env.TERN_ADMIN_PASSWORD || undefined,
+    maxBodyBytes: int(env, 'TERN_API_MAX_BODY_BYTES', 2 * 1024 * 1024, 1024),
+    sessionTtlMs: int(env, 'TERN_SESSION_TTL_SECONDS', 12 * 3600, 60) * 1000,
+    loginMaxAttempts: int(env, 'TERN_LOGIN_MAX_ATTEMPTS', 10, 1),
+    loginWindowMs: int(env, 'TERN_LOGIN_WINDOW_SECONDS', 300, 1) * 1000,
+    domainSuffix: env.TERN_DOMAIN_SUFFIX ?? 'cluster.local',
+    secureCookies: env.TERN_SECURE_COOKIES === 'true',
+    logLevel: env.TERN_LOG_LEVEL ?? 'info',
+  };
+}

@@ -1,0 +1,89 @@
+import { isDeepStrictEqual } from 'node:util';
+import { serviceFqdn, type ServiceRecord, type WorkloadRecord } from '@tern/shared';
+import type { PrismaClient } from '../generated/prisma/client.ts';
+import { NotFoundError } from '../errors.ts';
+import { registryKey, serviceRow, serviceToRecord, workloadRow, workloadToRecord, type ServiceRow, type WorkloadRow } from './snapshot.ts';
+import { write, type Actor, type AnalyzeFn, type WriteContext, type WriteOutcome } from './writer.ts';
+
+// The registry (services and workloads). Its writes go through the same transaction, revision
+// and change feed as policy, so a proxy's config recompiles when either changes; they are never
+// blocked by analysis because they describe what exists, not what someone wants.
+
+export interface ServiceSpec {
+  namespace: string;
+  name: string;
+  hosts?: string[] | undefined;
+  ports: ServiceRecord['ports'];
+  labels?: Record<string, string> | undefined;
+}
+
+export interface WorkloadSpec {
+  namespace: string;
+  name: string;
+  labels: Record<string, string>;
+  serviceAccount: string;
+  addresses: string[];
+}
+
+type Kind = 'service' | 'workload';
+
+function plan<R extends ServiceRow | WorkloadRow>(ctx: WriteContext, target: Kind, map: Map<string, R>, next: Omit<R, 'resourceVersion'> | undefined, key: string) {
+  const prev = map.get(key);
+  if (!next) {
+    if (!prev) throw new NotFoundError(`${target} ${key} does not exist`);
+    map.delete(key);
+    ctx.record({ target, action: 'deleted', revision: ctx.nextRevision(), prev } as never);
+    return;
+  }
+  if (prev) {
+    const { resourceVersion: _rv, ...rest } = prev;
+    if (isDeepStrictEqual(rest, next)) return;
+  }
+  const revision = ctx.nextRevision();
+  const row = { ...next, resourceVersion: revision } as R;
+  map.set(key, row);
+  ctx.record({ target, action: prev ? 'updated' : 'created', revision, ...(prev ? { prev } : {}), next: row } as never);
+}
+
+export class RegistryStore {
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly analyze: AnalyzeFn,
+    private readonly domainSuffix: string,
+  ) {}
+
+  async services(namespace?: string): Promise<ServiceRecord[]> {
+    const rows = await this.prisma.service.findMany({ where: namespace ? { namespace } : {}, orderBy: [{ namespace: 'asc' }, { name: 'asc' }] });
+    return rows.map((r) => serviceToRecord(serviceRow(r)));
+  }
+
+  async workloads(namespace?: string): Promise<WorkloadRecord[]> {
+    const rows = await this.prisma.workload.findMany({ where: namespace ? { namespace } : {}, orderBy: [{ namespace: 'asc' }, { name: 'asc' }] });
+    return rows.map((r) => workloadToRecord(workloadRow(r)));
+  }
+
+  upsertService(s: ServiceSpec, actor: Actor): Promise<WriteOutcome> {
+    const row: Omit<ServiceRow, 'resourceVersion'> = {
+      namespace: s.namespace,
+      name: s.name,
+      hosts: s.hosts?.length ? [...s.hosts] : [serviceFqdn(s.name, s.namespace, this.domainSuffix)],
+      ports: s.ports,
+      labels: s.labels ?? {},
+      source: 'local',
+    };
+    return write(this.prisma, this.analyze, actor, { enforce: false }, (ctx) => plan(ctx, 'service', ctx.after.services, row, registryKey(s.namespace, s.name)));
+  }
+
+  deleteService(namespace: string, name: string, actor: Actor): Promise<WriteOutcome> {
+    return write(this.prisma, this.analyze, actor, { enforce: false }, (ctx) => plan(ctx, 'service', ctx.after.services, undefined, registryKey(namespace, name)));
+  }
+
+  upsertWorkload(w: WorkloadSpec, actor: Actor): Promise<WriteOutcome> {
+    const row: Omit<WorkloadRow, 'resourceVersion'> = { ...w, source: 'local' };
+    return write(this.prisma, this.analyze, actor, { enforce: false }, (ctx) => plan(ctx, 'workload', ctx.after.workloads, row, registryKey(w.namespace, w.name)));
+  }
+
+  deleteWorkload(namespace: string, name: string, actor: Actor): Promise<WriteOutcome> {
+    return write(this.prisma, this.analyze, actor, { enforce: false }, (ctx) => plan(ctx, 'workload', ctx.after.workloads, undefined, registryKey(namespace, name)));
+  }
+}

@@ -1,0 +1,16 @@
+import { router } from './trpc.ts';
+import { resourcesRouter } from './routers/resources.ts';
+import { historyRouter } from './routers/history.ts';
+import { registryRouter } from './routers/registry.ts';
+import { authRouter, tokensRouter, usersRouter } from './routers/auth.ts';
+
+export const appRouter = router({
+  resources: resourcesRouter,
+  history: historyRouter,
+  registry: registryRouter,
+  auth: authRouter,
+  users: usersRouter,
+  tokens: tokensRouter,
+});
+
+export type AppRouter = typeof appRouter;

@@ -1,0 +1,15 @@
+# The Tern control plane. Runs the TypeScript sources with tsx (no build step), like `npm start`.
+FROM node:20-bookworm-slim
+WORKDIR /app
+COPY package.json package-lock.json prisma.config.ts tsconfig.json ./
+COPY scripts ./scripts
+COPY prisma ./prisma
+COPY packages ./packages
+COPY apps/api ./apps/api
+COPY apps/proxy/package.json ./apps/proxy/package.json
+COPY apps/web/package.json ./apps/web/package.json
+RUN npm ci --no-audit --no-fund && npm cache clean --force
+ENV TERN_API_HOST=0.0.0.0 TERN_API_PORT=8080 NODE_ENV=production
+EXPOSE 8080
+USER node
+CMD ["node", "--import", "tsx", "apps/api/src/main.ts"]

@@ -1,0 +1,3 @@
+export * from './registry.ts';
+export * from './api.ts';
+export * from './istio/index.ts';

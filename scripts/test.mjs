@@ -1,0 +1,61 @@
+#!/usr/bin/env node
+// `npm test`: every test file on the embedded database (PGlite); then, when
+// TERN_TEST_DATABASE_URL points at a PostgreSQL server, the database-backed suites again on it.
+// Ends with one line "N passed, N failed" covering both runs.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const args = process.argv.slice(2);
+
+function findTests(dir) {
+  const out = [];
+  if (!fs.existsSync(dir)) return out;
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory() && e.name !== 'node_modules' && e.name !== 'fixtures') out.push(...findTests(p));
+    else if (e.isFile() && e.name.endsWith('.test.ts')) out.push(path.relative(root, p));
+  }
+  return out;
+}
+
+const all = args.length ? args : ['packages', 'apps'].flatMap((d) => fs.readdirSync(path.join(root, d)).map((p) => path.join(d, p, 'test'))).flatMap((d) => findTests(path.join(root, d))).sort();
+// Suites that open a database carry this marker and run on both backends.
+const usesDb = (f) => fs.readFileSync(path.join(root, f), 'utf8').includes('openTestDatabase') || fs.readFileSync(path.join(root, f), 'utf8').includes('startTestApi');
+
+function run(files, env, label) {
+  return new Promise((resolve) => {
+    console.log(`\n=== ${label}: ${files.length} test files ===`);
+    const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=2', ...files], {
+      cwd: root,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let tail = '';
+    child.stdout.on('data', (d) => {
+      process.stdout.write(d);
+      tail = (tail + d.toString()).slice(-4000);
+    });
+    child.on('close', (code) => {
+      const num = (re) => Number(tail.match(re)?.[1] ?? 0);
+      resolve({ code: code ?? 1, pass: num(/ℹ pass (\d+)/), fail: num(/ℹ fail (\d+)/) });
+    });
+  });
+}
+
+const results = [];
+results.push(await run(all, { TERN_TEST_DB: 'pglite' }, 'PGlite (embedded)'));
+const pgUrl = process.env.TERN_TEST_DATABASE_URL;
+if (pgUrl) {
+  const dbFiles = all.filter(usesDb);
+  if (dbFiles.length) results.push(await run(dbFiles, { TERN_TEST_DB: 'postgres' }, 'PostgreSQL'));
+} else {
+  console.log('\n(TERN_TEST_DATABASE_URL not set: the database suites ran on PGlite only)');
+}
+const pass = results.reduce((a, r) => a + r.pass, 0);
+const fail = results.reduce((a, r) => a + r.fail, 0);
+const failedRun = results.some((r) => r.code !== 0);
+console.log(`\n${pass} passed, ${fail} failed`);
+process.exit(failedRun || fail > 0 ? 1 : 0);
