@@ -32,6 +32,7 @@ import readline from 'node:readline';
 import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { acquireDirLock, DirLockedError } from '../apps/api/src/store/dir-lock.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 // The database drivers are the control plane's own (apps/api), so the CLI and the server open a
@@ -297,7 +298,14 @@ async function openPglite(dir) {
 
 async function openPgliteTarget(utils, target) {
   const { PrismaPGlite } = await imp(apiRequire, 'pglite-prisma-adapter');
-  const lock = target.dir ? acquireDirLock(target.dir) : undefined;
+  let lock;
+  try {
+    // Wait a little for another CLI run that is still closing the directory.
+    lock = target.dir ? acquireDirLock(target.dir, { waitMs: 15_000 }) : undefined;
+  } catch (e) {
+    if (e instanceof DirLockedError) throw userError('P1001', e.message);
+    throw e;
+  }
   const open = [];
   let main;
   const adapt = async (db) => {
@@ -340,48 +348,6 @@ async function openPgliteTarget(utils, target) {
     },
     async checkpoint() {
       if (main) await (await main).exec('CHECKPOINT').catch(() => {});
-    },
-  };
-}
-
-// Two PGlite instances on one directory corrupt it. We keep our own lock file while we hold a
-// directory and wait a little for another CLI run that is still closing.
-function acquireDirLock(dir) {
-  fs.mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, '.tern-schema-engine.pid');
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    try {
-      fs.writeFileSync(file, String(process.pid), { flag: 'wx' });
-      break;
-    } catch (e) {
-      if (e.code !== 'EEXIST') throw e;
-      const pid = Number(fs.readFileSync(file, 'utf8'));
-      let alive = false;
-      try {
-        if (pid > 0) process.kill(pid, 0);
-        alive = pid > 0;
-      } catch (err) {
-        alive = err.code === 'EPERM';
-      }
-      if (!alive) {
-        fs.rmSync(file, { force: true });
-        continue;
-      }
-      if (Date.now() > deadline) {
-        throw userError('P1001', `The PGlite directory ${dir} is in use by another schema engine (pid ${pid}).`);
-      }
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
-    }
-  }
-  let released = false;
-  return {
-    release() {
-      if (released) return;
-      released = true;
-      try {
-        if (fs.readFileSync(file, 'utf8') === String(process.pid)) fs.rmSync(file, { force: true });
-      } catch {}
     },
   };
 }

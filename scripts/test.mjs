@@ -22,8 +22,8 @@ function findTests(dir) {
 }
 
 const all = args.length ? args : ['packages', 'apps'].flatMap((d) => fs.readdirSync(path.join(root, d)).map((p) => path.join(d, p, 'test'))).flatMap((d) => findTests(path.join(root, d))).sort();
-// Suites that open a database carry this marker and run on both backends.
-const usesDb = (f) => fs.readFileSync(path.join(root, f), 'utf8').includes('openTestDatabase') || fs.readFileSync(path.join(root, f), 'utf8').includes('startTestApi');
+// Suites built on the database test helpers run on both backends.
+const usesDb = (f) => /from '\.\/helpers\.ts'/.test(fs.readFileSync(path.join(root, f), 'utf8'));
 
 function run(files, env, label) {
   return new Promise((resolve) => {

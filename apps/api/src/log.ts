@@ -1,4 +1,4 @@
-import { pino } from 'pino';
+import { destination, pino } from 'pino';
 
 // Secrets must never reach a log line: redact every field that could carry one.
 export const logger = pino({
@@ -8,5 +8,5 @@ export const logger = pino({
     paths: ['password', '*.password', 'token', '*.token', 'authorization', '*.authorization', 'cookie', '*.cookie', 'req.headers.authorization', 'req.headers.cookie'],
     censor: '[redacted]',
   },
-});
+}, destination(2)); // stdout is for what a person reads (the start banner); logs go to stderr
 export type Logger = typeof logger;

@@ -35,6 +35,8 @@ async function main() {
 }
 
 main().catch((err) => {
-  logger.fatal({ err: err instanceof Error ? err.message : String(err) }, 'tern control plane failed to start');
+  const message = err instanceof Error ? err.message : String(err);
+  logger.fatal({ err: message }, 'tern control plane failed to start');
+  process.stderr.write(`tern: cannot start the control plane: ${message}\n`);
   process.exit(1);
 });

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { PGlite } from '@electric-sql/pglite';
+import { onPostgres } from './helpers.ts';
 import {
   applyMigrations,
   checksumMatches,
@@ -259,7 +260,8 @@ describe('PGlite', () => {
   });
 });
 
-describe('PostgreSQL', { skip: pgBase ? false : 'TERN_TEST_DATABASE_URL is not set' }, () => {
+// Runs in the PostgreSQL pass of `npm test` (scripts/test.mjs sets TERN_TEST_DB=postgres).
+if (onPostgres && pgBase) describe('PostgreSQL', () => {
   let name: string;
   let url: string;
   const clients: pg.Client[] = [];

@@ -1,70 +1,73 @@
 import { z } from 'zod';
+import { dns1123Label, dns1123Subdomain, labelMap } from './istio/names.ts';
+import { isIP } from './istio/net.ts';
+import { report } from './istio/issues.ts';
 
 // The registry: what exists in the mesh, independent of policy. Local registration writes these
 // directly; the Kubernetes source derives them from Services, EndpointSlices and Pods.
 
-const dns1123Label = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const dns1123Subdomain = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-
-export const namespaceName = z
-  .string()
-  .max(63, 'must be at most 63 characters (DNS-1123 label)')
-  .regex(dns1123Label, 'must be a DNS-1123 label: lowercase letters, digits and "-", starting and ending with a letter or digit');
-
-export const objectName = z
-  .string()
-  .max(253, 'must be at most 253 characters (DNS-1123 subdomain)')
-  .regex(dns1123Subdomain, 'must be a DNS-1123 subdomain: lowercase letters, digits, "-" and ".", starting and ending with a letter or digit');
+export const namespaceName = dns1123Label();
+export const objectName = dns1123Subdomain();
 
 export const PORT_PROTOCOLS = ['HTTP', 'HTTPS', 'GRPC', 'HTTP2', 'MONGO', 'TCP', 'TLS'] as const;
 
 export const servicePortSchema = z.strictObject({
-  name: z.string().max(63).regex(dns1123Label).optional(),
+  name: dns1123Label().optional(),
   number: z.int().min(1).max(65535),
   protocol: z.enum(PORT_PROTOCOLS),
   targetPort: z.int().min(1).max(65535).optional(),
 });
 
-export const labelsSchema = z.record(z.string().max(317), z.string().max(63));
+const fqdn = z.string().superRefine((s, ctx) => {
+  if (s.length > 253 || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(s)) {
+    report(ctx, 'hostname', 'must be a lowercase DNS name');
+  }
+});
+
+const address = z.string().superRefine((s, ctx) => {
+  if (!isIP(s)) report(ctx, 'ip', `must be an IPv4 or IPv6 address (got ${JSON.stringify(s)})`);
+});
 
 export const serviceSchema = z.strictObject({
   namespace: namespaceName,
   name: namespaceName,
   // Fully qualified names this service answers to; defaults to <name>.<namespace>.svc.<domain>.
-  hosts: z.array(z.string().min(1).max(253).regex(dns1123Subdomain)).max(16).optional(),
+  hosts: z.array(fqdn).max(16).optional(),
   ports: z.array(servicePortSchema).min(1).max(64),
-  labels: labelsSchema.optional(),
+  labels: labelMap().optional(),
 });
 
 export const workloadSchema = z.strictObject({
   namespace: namespaceName,
   name: objectName,
-  labels: labelsSchema.default({}),
+  labels: labelMap().default({}),
   serviceAccount: objectName.default('default'),
-  addresses: z.array(z.union([z.ipv4(), z.ipv6()])).max(16).default([]),
+  addresses: z.array(address).max(16).default([]),
+});
+
+export const serviceRecordSchema = z.object({
+  namespace: z.string(),
+  name: z.string(),
+  hosts: z.array(z.string()),
+  ports: z.array(servicePortSchema),
+  labels: z.record(z.string(), z.string()),
+  resourceVersion: z.string(),
+});
+
+export const workloadRecordSchema = z.object({
+  namespace: z.string(),
+  name: z.string(),
+  labels: z.record(z.string(), z.string()),
+  serviceAccount: z.string(),
+  addresses: z.array(z.string()),
+  resourceVersion: z.string(),
 });
 
 export type ServicePort = z.infer<typeof servicePortSchema>;
 export type ServiceInput = z.input<typeof serviceSchema>;
 export type WorkloadInput = z.input<typeof workloadSchema>;
-
-export interface ServiceRecord {
-  namespace: string;
-  name: string;
-  hosts: string[];
-  ports: ServicePort[];
-  labels: Record<string, string>;
-  resourceVersion: string;
-}
-
-export interface WorkloadRecord {
-  namespace: string;
-  name: string;
-  labels: Record<string, string>;
-  serviceAccount: string;
-  addresses: string[];
-  resourceVersion: string;
-}
+export type ServiceRecord = z.infer<typeof serviceRecordSchema>;
+export type WorkloadRecord = z.infer<typeof workloadRecordSchema>;
 
 export const DEFAULT_DOMAIN_SUFFIX = 'cluster.local';
 

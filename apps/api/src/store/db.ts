@@ -7,6 +7,7 @@ import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { PrismaPg } from '@prisma/adapter-pg';
 import { PrismaClient } from '../generated/prisma/client.ts';
 import { applyMigrations, pgExecutor, pgliteExecutor } from './migrate.ts';
+import { acquireDirLock } from './dir-lock.mjs';
 import { logger } from '../log.ts';
 
 export const MIGRATIONS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../prisma/migrations');
@@ -40,9 +41,16 @@ async function openPglite(dataDir: string): Promise<Database> {
   const inMemory = dataDir.startsWith('memory://');
   const dir = inMemory ? undefined : path.join(dataDir, 'pgdata');
   if (dir) fs.mkdirSync(dir, { recursive: true });
+  const lock = dir ? acquireDirLock(dir) : undefined;
   const pglite = dir ? new PGlite(dir) : new PGlite();
-  await pglite.waitReady;
-  await applyMigrations(pgliteExecutor(pglite), MIGRATIONS_DIR);
+  try {
+    await pglite.waitReady;
+    await applyMigrations(pgliteExecutor(pglite), MIGRATIONS_DIR);
+  } catch (err) {
+    await pglite.close().catch(() => {});
+    lock?.release();
+    throw err;
+  }
   const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite) });
   return {
     kind: 'pglite',
@@ -56,6 +64,7 @@ async function openPglite(dataDir: string): Promise<Database> {
     async close() {
       await prisma.$disconnect();
       await pglite.close();
+      lock?.release();
     },
   };
 }

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { initTRPC, TRPCError } from '@trpc/server';
 import type { OpenApiMeta } from 'trpc-to-openapi';
-import { formatPath, roleAllows, type ApiFieldIssue, type Role } from '@tern/shared';
+import { fromZodIssues, roleAllows, type ApiFieldIssue, type Role } from '@tern/shared';
 import type { App } from '../app.ts';
 import { AuthError, RateLimitedError, type Principal } from '../auth/service.ts';
 import { ConflictError, NotFoundError, UnavailableError, ValidationError } from '../errors.ts';
@@ -63,10 +63,8 @@ const t = initTRPC
       if (shape.data.path) data.path = shape.data.path;
       const extra = (error.cause as { tern?: ErrorData } | undefined)?.tern;
       if (extra) Object.assign(data, extra);
-      const zodIssues = (error.cause as { issues?: Array<{ path: Array<string | number>; code: string; message: string }> } | undefined)?.issues;
-      if (!extra && error.code === 'BAD_REQUEST' && Array.isArray(zodIssues)) {
-        data.issues = zodIssues.map((i) => ({ path: formatPath(i.path), rule: i.code, message: `${formatPath(i.path) || 'input'}: ${i.message}` }));
-      }
+      const zodIssues = (error.cause as { issues?: Parameters<typeof fromZodIssues>[0] } | undefined)?.issues;
+      if (!extra && error.code === 'BAD_REQUEST' && Array.isArray(zodIssues)) data.issues = fromZodIssues(zodIssues);
       // No stack traces: ever.
       return { message: shape.message, code: shape.code, data };
     },

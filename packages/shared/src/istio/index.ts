@@ -1,7 +1,8 @@
 // Istio resource schemas (zod 4, the source of truth for the types), parsing and YAML I/O.
 
 export type { FieldIssue } from './issues.ts';
-export { formatPath } from './issues.ts';
+export { formatPath, fromZodIssues } from './issues.ts';
+export { dns1123Label, dns1123Subdomain, labelMap } from './names.ts';
 export { parseDurationMs } from './duration.ts';
 export { isCidr, isIP, isIPOrCidr, isIPv4, isIPv6 } from './net.ts';
 

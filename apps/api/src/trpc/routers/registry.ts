@@ -1,24 +1,7 @@
 import { z } from 'zod';
-import { namespaceName, objectName, serviceSchema, workloadSchema } from '@tern/shared';
+import { namespaceName, objectName, serviceRecordSchema, serviceSchema, workloadRecordSchema, workloadSchema } from '@tern/shared';
 import { editorProcedure, router, viewerProcedure } from '../trpc.ts';
 
-const servicePort = z.object({ name: z.string().optional(), number: z.number().int(), protocol: z.string(), targetPort: z.number().int().optional() });
-const serviceOutput = z.object({
-  namespace: z.string(),
-  name: z.string(),
-  hosts: z.array(z.string()),
-  ports: z.array(servicePort),
-  labels: z.record(z.string(), z.string()),
-  resourceVersion: z.string(),
-});
-const workloadOutput = z.object({
-  namespace: z.string(),
-  name: z.string(),
-  labels: z.record(z.string(), z.string()),
-  serviceAccount: z.string(),
-  addresses: z.array(z.string()),
-  resourceVersion: z.string(),
-});
 const ref = z.object({ namespace: namespaceName, name: objectName });
 const okOutput = z.object({ revision: z.string() });
 
@@ -26,7 +9,7 @@ export const registryRouter = router({
   services: viewerProcedure
     .meta({ openapi: { method: 'GET', path: '/registry/services', tags: ['registry'], summary: 'List registered services' } })
     .input(z.object({ namespace: namespaceName.optional() }))
-    .output(z.object({ services: z.array(serviceOutput) }))
+    .output(z.object({ services: z.array(serviceRecordSchema) }))
     .query(async ({ ctx, input }) => ({ services: await ctx.app.registry.services(input.namespace) })),
 
   upsertService: editorProcedure
@@ -44,7 +27,7 @@ export const registryRouter = router({
   workloads: viewerProcedure
     .meta({ openapi: { method: 'GET', path: '/registry/workloads', tags: ['registry'], summary: 'List registered workloads' } })
     .input(z.object({ namespace: namespaceName.optional() }))
-    .output(z.object({ workloads: z.array(workloadOutput) }))
+    .output(z.object({ workloads: z.array(workloadRecordSchema) }))
     .query(async ({ ctx, input }) => ({ workloads: await ctx.app.registry.workloads(input.namespace) })),
 
   upsertWorkload: editorProcedure
