@@ -113,15 +113,15 @@ export async function write(
 function transaction(prisma: PrismaClient, analyze: AnalyzeFn, actor: Actor, opts: WriteOptions, plan: Planner): Promise<WriteOutcome> {
   return prisma.$transaction(
     async (tx) => {
-      await tx.$executeRaw`INSERT INTO "RevisionCounter" (id, value) VALUES (1, 0) ON CONFLICT (id) DO NOTHING`;
-      const [{ value }] = await tx.$queryRaw<[{ value: bigint }]>`SELECT value FROM "RevisionCounter" WHERE id = 1 FOR UPDATE`;
+      // A dry run (and so every analysis) reads without taking the lock: it must not queue writers.
+      const value = opts.dryRun ? await readRevision(tx) : await lockRevision(tx);
       const before = await loadSnapshot(tx);
-      const ctx = new WriteContext(tx, before, cloneSnapshot(before), BigInt(value), actor, new Date());
+      const ctx = new WriteContext(tx, before, cloneSnapshot(before), value, actor, new Date());
       await plan(ctx);
 
       const diagnostics = analyzeChange(analyze, ctx, opts.enforce);
       const byResource = groupByResource(diagnostics);
-      if (opts.dryRun) throw new DryRunAbort({ results: results(ctx, byResource), revision: BigInt(value), diagnostics, dryRun: true });
+      if (opts.dryRun) throw new DryRunAbort({ results: results(ctx, byResource), revision: value, diagnostics, dryRun: true });
 
       for (const c of ctx.changes) await persistRow(tx, c, byResource);
       await refreshDiagnostics(tx, ctx, byResource);
@@ -135,8 +135,20 @@ function transaction(prisma: PrismaClient, analyze: AnalyzeFn, actor: Actor, opt
       }
       return { results: results(ctx, byResource), revision: ctx.lastRevision, diagnostics, dryRun: false };
     },
-    { maxWait: 10_000, timeout: 30_000 },
+    // Without the lock, repeatable read still gives the dry run one consistent view of the mesh.
+    { maxWait: 10_000, timeout: 30_000, ...(opts.dryRun ? { isolationLevel: 'RepeatableRead' as const } : {}) },
   );
+}
+
+async function lockRevision(tx: Prisma.TransactionClient): Promise<bigint> {
+  await tx.$executeRaw`INSERT INTO "RevisionCounter" (id, value) VALUES (1, 0) ON CONFLICT (id) DO NOTHING`;
+  const [row] = await tx.$queryRaw<[{ value: bigint }]>`SELECT value FROM "RevisionCounter" WHERE id = 1 FOR UPDATE`;
+  return BigInt(row.value);
+}
+
+async function readRevision(tx: Prisma.TransactionClient): Promise<bigint> {
+  const rows = await tx.$queryRaw<Array<{ value: bigint }>>`SELECT value FROM "RevisionCounter" WHERE id = 1`;
+  return BigInt(rows[0]?.value ?? 0n);
 }
 
 const diagId = (d: Diagnostic) => `${d.code}|${d.kind}|${d.namespace}|${d.resourceName}|${d.path}|${d.message}`;

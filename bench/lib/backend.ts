@@ -1,0 +1,75 @@
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { createApp, type App } from '../../apps/api/src/app.ts';
+import { loadConfig } from '../../apps/api/src/config.ts';
+
+// A throwaway database per backend: PGlite in a temp directory, or a fresh database on the
+// PostgreSQL server named by the URL (created here, dropped afterwards).
+
+export type BackendKind = 'pglite' | 'postgres';
+
+export interface BenchBackend {
+  kind: BackendKind;
+  app: App;
+  close(): Promise<void>;
+}
+
+export async function openBackend(kind: BackendKind, serverUrl?: string): Promise<BenchBackend> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tern-bench-'));
+  let databaseUrl: string | undefined;
+  let drop = async () => {};
+  if (kind === 'postgres') {
+    if (!serverUrl) throw new Error('postgres backend needs a server URL');
+    const name = `tern_bench_${randomBytes(6).toString('hex')}`;
+    const admin = new pg.Client({ connectionString: serverUrl });
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${name}`);
+    await admin.end();
+    const url = new URL(serverUrl);
+    url.pathname = `/${name}`;
+    databaseUrl = url.toString();
+    drop = async () => {
+      const c = new pg.Client({ connectionString: serverUrl });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await c.end();
+    };
+  }
+  let app: App;
+  try {
+    app = await createApp({ ...loadConfig({}), dataDir, databaseUrl, apiPort: 0 });
+  } catch (err) {
+    await drop().catch(() => {});
+    fs.rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  }
+  return {
+    kind,
+    app,
+    async close() {
+      try {
+        await app.close();
+      } finally {
+        await drop();
+        fs.rmSync(dataDir, { recursive: true, force: true });
+      }
+    },
+  };
+}
+
+/** True when a PostgreSQL server answers at the URL. */
+export async function reachable(url: string): Promise<boolean> {
+  const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
+  try {
+    await c.connect();
+    await c.query('SELECT 1');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await c.end().catch(() => {});
+  }
+}
