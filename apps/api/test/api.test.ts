@@ -287,6 +287,15 @@ describe('bad input', () => {
     assert.equal(r.body.code, 'PARSE_ERROR');
   });
 
+  test('a procedure’s own input rules answer in the same format, with no raw validator output', async () => {
+    const r = await api.rest('POST', '/api/v1/users', { username: 'bob', password: 'short', role: 'boss' });
+    assert.equal(r.status, 400);
+    assert.deepEqual(r.body.data.issues.map((i: any) => `${i.path}:${i.rule}`), ['password:min_length', 'role:enum']);
+    assert.match(r.body.message, /password must be at least 12 characters/);
+    assert.equal(r.body.issues, undefined);
+    assert.equal((await api.rest('GET', '/api/v1/users')).body.users.some((u: any) => u.username === 'bob'), false);
+  });
+
   test('unknown kind in a URL gets 400 naming the kind', async () => {
     const r = await api.rest('GET', '/api/v1/resources/gateways2/default/x');
     assert.equal(r.status, 400);

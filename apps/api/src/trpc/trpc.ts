@@ -63,8 +63,6 @@ const t = initTRPC
       if (shape.data.path) data.path = shape.data.path;
       const extra = (error.cause as { tern?: ErrorData } | undefined)?.tern;
       if (extra) Object.assign(data, extra);
-      const zodIssues = (error.cause as { issues?: Parameters<typeof fromZodIssues>[0] } | undefined)?.issues;
-      if (!extra && error.code === 'BAD_REQUEST' && Array.isArray(zodIssues)) data.issues = fromZodIssues(zodIssues);
       // No stack traces: ever.
       return { message: shape.message, code: shape.code, data };
     },
@@ -85,6 +83,12 @@ const errorMapping = t.middleware(async ({ next, path }) => {
   if (result.ok) return result;
   const err = result.error;
   const cause = err.cause;
+  // Input that fails a procedure's schema: the same issue format and message as every other 400.
+  if (err.code === 'BAD_REQUEST' && cause?.name === 'ZodError') {
+    const issues = fromZodIssues((cause as unknown as { issues: Parameters<typeof fromZodIssues>[0] }).issues);
+    const message = `invalid input: ${issues.map((i) => i.message).join(' ')}`;
+    throw new TRPCError({ code: 'BAD_REQUEST', message, cause: new CarriedError(message, { issues }) });
+  }
   if (cause instanceof ValidationError) {
     throw new TRPCError({ code: 'BAD_REQUEST', message: cause.message, cause: new CarriedError(cause.message, { issues: cause.issues, ...(cause.diagnostics.length ? { diagnostics: cause.diagnostics } : {}) }) });
   }
