@@ -99,6 +99,8 @@ describe('authentication and roles', () => {
     assert.equal(me.body.via, 'session');
     await api.rest('POST', '/api/v1/auth/logout', {}, { token: null, headers: { cookie: pair } });
     assert.equal((await api.rest('GET', '/api/v1/auth/me', undefined, { token: null, headers: { cookie: pair } })).status, 401);
+    const audit = await api.rest('GET', '/api/v1/audit?actor=admin');
+    assert.deepEqual(audit.body.events.slice(0, 2).map((e: any) => e.action), ['auth.logout', 'auth.login']);
   });
 });
 

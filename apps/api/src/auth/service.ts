@@ -130,7 +130,12 @@ export class AuthService {
   }
 
   async logout(sessionToken: string): Promise<void> {
-    await this.prisma.session.deleteMany({ where: { idHash: sha256(sessionToken) } });
+    await this.prisma.$transaction(async (tx) => {
+      const s = await tx.session.findUnique({ where: { idHash: sha256(sessionToken) }, include: { user: true } });
+      if (!s) return;
+      await tx.session.delete({ where: { idHash: s.idHash } });
+      await audit(tx, { name: s.user.username, kind: 'user' }, 'auth.logout', {});
+    });
   }
 
   /** Resolves a session cookie or bearer credential to who is calling; undefined if invalid. */
