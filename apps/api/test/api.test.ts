@@ -80,6 +80,27 @@ describe('authentication and roles', () => {
   test('a token cannot mint tokens, and nobody can mint one above their role', async () => {
     const r = await api.rest('POST', '/api/v1/tokens', { name: 'x', role: 'viewer' });
     assert.equal(r.status, 403);
+    const created = await api.rest('POST', '/api/v1/users', { username: 'vera', password: 'vera-password-long', role: 'viewer' });
+    assert.equal(created.status, 200, JSON.stringify(created.body));
+    const login = await api.rest('POST', '/api/v1/auth/login', { username: 'vera', password: 'vera-password-long' }, { token: null });
+    const session = login.body.sessionToken;
+    const above = await api.rest('POST', '/api/v1/tokens', { name: 'up', role: 'editor' }, { token: session });
+    assert.equal(above.status, 400);
+    assert.equal(above.body.data.issues[0].rule, 'role_exceeds_owner');
+    const own = await api.rest('POST', '/api/v1/tokens', { name: 'mine', role: 'viewer' }, { token: session });
+    assert.equal(own.status, 200);
+    // Disabling the owner ends their sessions and disables their tokens at once.
+    await api.rest('PATCH', '/api/v1/users/vera', { disabled: true });
+    assert.equal((await api.rest('GET', '/api/v1/resources', undefined, { token: own.body.token })).status, 401);
+    assert.equal((await api.rest('GET', '/api/v1/resources', undefined, { token: session })).status, 401);
+  });
+
+  test('the last admin cannot be demoted, disabled or deleted', async () => {
+    const r = await api.rest('PATCH', '/api/v1/users/admin', { role: 'viewer' });
+    assert.equal(r.status, 400);
+    assert.equal(r.body.data.issues[0].rule, 'last_admin');
+    assert.equal((await api.rest('DELETE', '/api/v1/users/admin')).status, 400);
+    assert.equal((await api.rest('GET', '/api/v1/auth/me')).body.role, 'admin');
   });
 
   test('a session cookie from login authenticates the console; logout ends it', async () => {

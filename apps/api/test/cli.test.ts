@@ -118,6 +118,15 @@ test('delete by name and by file', async () => {
   const missing = await tern(['get', 'vs', 'details']);
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /does not exist/);
+  const byFile = await tern(['delete', '-f', path.join(samples, 'virtual-service-all-v1.yaml')]);
+  // details is already gone: the whole request is refused and nothing is deleted.
+  assert.equal(byFile.code, 1);
+  assert.match(byFile.stderr, /details does not exist/);
+  assert.match((await tern(['get', 'vs'])).stdout, /productpage/);
+  const rest = 'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: productpage}\nspec: {hosts: [productpage]}\n';
+  const one = await tern(['delete', '-f', '-'], { stdin: rest });
+  assert.equal(one.code, 0, one.stderr);
+  assert.match(one.stdout, /virtualservice\.networking\.istio\.io\/productpage deleted/);
 });
 
 test('usage errors exit 2; missing or bad credentials exit 3', async () => {

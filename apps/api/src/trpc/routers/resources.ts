@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { applyResultSchema, diagnosticSchema, storedResourceSchema, toYaml } from '@tern/shared';
 import { editorProcedure, router, viewerProcedure } from '../trpc.ts';
-import { parseDocuments } from '../../policy/documents.ts';
+import { parseDocuments, parseRefs } from '../../policy/documents.ts';
 import { kindParam, namespaceParam, nameParam, toKind } from './params.ts';
 import { ValidationError } from '../../errors.ts';
 import type { WriteOutcome } from '../../store/writer.ts';
@@ -76,8 +76,7 @@ export const resourcesRouter = router({
     .input(z.object(documentsInput))
     .output(writeOutput)
     .mutation(async ({ ctx, input }) => {
-      const refs = parseDocuments(input).map((i) => ({ kind: i.object.kind, namespace: i.object.metadata.namespace, name: i.object.metadata.name }));
-      return outcome(await ctx.app.resources.delete(refs, ctx.principal, { dryRun: input.dryRun ?? false }));
+      return outcome(await ctx.app.resources.delete(parseRefs(input), ctx.principal, { dryRun: input.dryRun ?? false }));
     }),
 
   export: viewerProcedure
