@@ -248,6 +248,15 @@ describe('analysis', () => {
     assert.equal(await revision(), before);
   });
 
+  test('a write leaves other resources’ rows alone when their findings did not change', async () => {
+    await api.rest('POST', '/api/v1/apply', { resources: [vs('quiet', simpleRoute('quiet.example.internal'))] });
+    const xmin = async () =>
+      (await api.app.db.prisma.$queryRaw<Array<{ x: string }>>`SELECT xmin::text AS x FROM "Resource" WHERE name = 'quiet'`)[0]!.x;
+    const before = await xmin();
+    await api.rest('POST', '/api/v1/apply', { resources: [vs('noisy', simpleRoute('noisy.example.internal'))] });
+    assert.equal(await xmin(), before, 'the unrelated row was rewritten');
+  });
+
   test('warnings do not block, are stored and shown on the resource', async () => {
     const r = await api.rest('POST', '/api/v1/apply', { resources: [vs('nowhere', simpleRoute('nowhere.example.internal'))] });
     assert.equal(r.status, 200);

@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import diff from 'microdiff';
 import { formatPath, type ApplyResult, type ChangeAction, type ChangeEvent, type Diagnostic, type DiffEntry, type Role } from '@tern/shared';
 import type { Prisma, PrismaClient } from '../generated/prisma/client.ts';
@@ -232,7 +233,8 @@ async function refreshDiagnostics(tx: Prisma.TransactionClient, ctx: WriteContex
   for (const [key, row] of ctx.after.resources) {
     if (written.has(key)) continue;
     const now = diags.get(key) ?? [];
-    if (JSON.stringify(now) === JSON.stringify(row.diagnostics)) continue;
+    // Deep equality, not JSON text: jsonb hands objects back with its own key order.
+    if (isDeepStrictEqual(now, row.diagnostics)) continue;
     await tx.resource.update({
       where: { kind_namespace_name: { kind: row.kind, namespace: row.namespace, name: row.name } },
       data: { diagnostics: now as unknown as Prisma.InputJsonValue },
