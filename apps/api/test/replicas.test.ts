@@ -134,6 +134,26 @@ if (onPostgres) {
       const got = await fetch(`${bUrl}/api/v1/resources/vs/default/cross-replica`, { headers: { authorization: `Bearer ${a.token}` } });
       assert.equal(got.status, 200);
     });
+
+    test('each replica’s analysis sees the other’s writes (no stale view of the mesh)', async () => {
+      const viaB = (body: unknown) =>
+        fetch(`${bUrl}/api/v1/apply`, { method: 'POST', headers: { authorization: `Bearer ${a.token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      const route = (subset: string) => ({
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'VirtualService',
+        metadata: { name: 'shared' },
+        spec: { hosts: ['shared'], http: [{ route: [{ destination: { host: 'shared', subset } }] }] },
+      });
+      const rule = (subset: string) => ({ apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'shared' }, spec: { host: 'shared', subsets: [{ name: subset, labels: { version: subset } }] } });
+      // A writes (and so knows the mesh as of its write); B then changes it behind A's back.
+      assert.equal((await a.rest('POST', '/api/v1/apply', { resources: [rule('v1')] })).status, 200);
+      assert.equal((await viaB({ resources: [rule('v9')] })).status, 200);
+      // A must judge its next write against B's rule: v9 exists now, v1 no longer does.
+      assert.equal((await a.rest('POST', '/api/v1/apply', { resources: [route('v9')] })).status, 200);
+      const stale = await a.rest('POST', '/api/v1/apply', { resources: [route('v1')] });
+      assert.equal(stale.status, 400, JSON.stringify(stale.body));
+      assert.match(stale.body.message, /v1/);
+    });
   });
 
   describe('a database that goes away', () => {

@@ -111,16 +111,31 @@ export async function write(
   }
 }
 
-function transaction(prisma: PrismaClient, analyze: AnalyzeFn, actor: Actor, opts: WriteOptions, plan: Planner): Promise<WriteOutcome> {
-  return prisma.$transaction(
+/**
+ * The mesh as of the last write this process committed, with its findings. Revisions are dense
+ * and every change to the mesh's tables takes one, so if the locked revision is still this one,
+ * nobody (no other replica either) has changed anything since and the database need not be read.
+ * Rows in a snapshot are never mutated; a change replaces them.
+ */
+interface MeshCache {
+  revision: bigint;
+  snapshot: MeshSnapshot;
+  diagnostics: Diagnostic[];
+}
+const caches = new WeakMap<PrismaClient, MeshCache>();
+
+async function transaction(prisma: PrismaClient, analyze: AnalyzeFn, actor: Actor, opts: WriteOptions, plan: Planner): Promise<WriteOutcome> {
+  const outcome = await prisma.$transaction(
     async (tx) => {
       // A dry run (and so every analysis) reads without taking the lock: it must not queue writers.
       const value = opts.dryRun ? await readRevision(tx) : await lockRevision(tx);
-      const before = await loadSnapshot(tx);
+      const cached = caches.get(prisma);
+      const hit = cached?.revision === value ? cached : undefined;
+      const before = hit?.snapshot ?? (await loadSnapshot(tx));
       const ctx = new WriteContext(tx, before, cloneSnapshot(before), value, actor, new Date());
       await plan(ctx);
 
-      const diagnostics = analyzeChange(analyze, ctx, opts.enforce);
+      const diagnostics = analyzeChange(analyze, ctx, opts.enforce, hit?.diagnostics);
       const byResource = groupByResource(diagnostics);
       if (opts.dryRun) throw new DryRunAbort({ results: results(ctx, byResource), revision: value, diagnostics, dryRun: true });
 
@@ -134,11 +149,16 @@ function transaction(prisma: PrismaClient, analyze: AnalyzeFn, actor: Actor, opt
           await tx.$executeRaw`SELECT pg_notify(${CHANGE_CHANNEL}, ${JSON.stringify(changeEvent(c))})`;
         }
       }
-      return { results: results(ctx, byResource), revision: ctx.lastRevision, diagnostics, dryRun: false };
+      return { results: results(ctx, byResource), revision: ctx.lastRevision, diagnostics, dryRun: false, after: ctx.after };
     },
     // Without the lock, repeatable read still gives the dry run one consistent view of the mesh.
     { maxWait: 10_000, timeout: 30_000, ...(opts.dryRun ? { isolationLevel: 'RepeatableRead' as const } : {}) },
   );
+  // Committed. Concurrent writers may finish out of order here: keep the newest.
+  const { after, ...result } = outcome;
+  const current = caches.get(prisma);
+  if (!current || current.revision <= result.revision) caches.set(prisma, { revision: result.revision, snapshot: after, diagnostics: result.diagnostics });
+  return result;
 }
 
 async function lockRevision(tx: Prisma.TransactionClient): Promise<bigint> {
@@ -155,12 +175,12 @@ async function readRevision(tx: Prisma.TransactionClient): Promise<bigint> {
 const diagId = (d: Diagnostic) => `${d.code}|${d.kind}|${d.namespace}|${d.resourceName}|${d.path}|${d.message}`;
 
 /** Analyses the mesh after the change; errors that the change introduces block it. */
-function analyzeChange(analyze: AnalyzeFn, ctx: WriteContext, enforce: boolean): Diagnostic[] {
+function analyzeChange(analyze: AnalyzeFn, ctx: WriteContext, enforce: boolean, known?: Diagnostic[]): Diagnostic[] {
   const after = analyze(analysisInput(ctx.after));
   if (!enforce || ctx.changes.length === 0) return after;
   const errorsAfter = after.filter((d) => d.level === 'error');
   if (errorsAfter.length === 0) return after;
-  const before = new Set(analyze(analysisInput(ctx.before)).filter((d) => d.level === 'error').map(diagId));
+  const before = new Set((known ?? analyze(analysisInput(ctx.before))).filter((d) => d.level === 'error').map(diagId));
   const introduced = errorsAfter.filter((d) => !before.has(diagId(d)));
   if (introduced.length) {
     throw new ValidationError(
@@ -235,6 +255,7 @@ async function refreshDiagnostics(tx: Prisma.TransactionClient, ctx: WriteContex
     const now = diags.get(key) ?? [];
     // Deep equality, not JSON text: jsonb hands objects back with its own key order.
     if (isDeepStrictEqual(now, row.diagnostics)) continue;
+    ctx.after.resources.set(key, { ...row, diagnostics: now });
     await tx.resource.update({
       where: { kind_namespace_name: { kind: row.kind, namespace: row.namespace, name: row.name } },
       data: { diagnostics: now as unknown as Prisma.InputJsonValue },
