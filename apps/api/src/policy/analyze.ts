@@ -44,8 +44,10 @@ function toRes<S>(r: { kind: string; metadata: Meta }, spec: S | undefined | nul
   };
 }
 
+const SORT_KEYS = ['namespace', 'kind', 'resourceName', 'path', 'code', 'message'] as const;
+
 function compare(a: Diagnostic, b: Diagnostic): number {
-  for (const k of ['namespace', 'kind', 'resourceName', 'path', 'code', 'message'] as const) {
+  for (const k of SORT_KEYS) {
     if (a[k] < b[k]) return -1;
     if (a[k] > b[k]) return 1;
   }

@@ -1,4 +1,5 @@
 import { resolveHost, serviceFqdn, type ServiceRecord, type WorkloadRecord } from '@tern/shared';
+import { HostPatternIndex, LabelIndex, SelectorIndex, StringSearch, inScanOrder, pushTo } from './indexes.ts';
 import {
   info,
   type AuthorizationPolicySpecView,
@@ -61,14 +62,40 @@ export function hostMatches(pattern: string, host: string): boolean {
   return false;
 }
 
+/** A string pattern of security policy, by form: see parseGlob. */
+export type Glob = { form: 'any' } | { form: 'exact' | 'prefix' | 'suffix'; text: string };
+
 /** Istio's string match in security policy: exact, "prefix*", "*suffix" or "*". */
-export function globMatches(pattern: string, value: string): boolean {
-  if (pattern === '*') return true;
+export function parseGlob(pattern: string): Glob {
+  if (pattern === '*') return { form: 'any' };
   const star = pattern.indexOf('*');
-  if (star < 0) return pattern === value;
-  if (star === pattern.length - 1) return value.startsWith(pattern.slice(0, -1));
-  if (star === 0 && pattern.indexOf('*', 1) < 0) return value.endsWith(pattern.slice(1));
-  return true; // a form Istio does not define: do not second-guess it
+  if (star < 0) return { form: 'exact', text: pattern };
+  if (star === pattern.length - 1) return { form: 'prefix', text: pattern.slice(0, -1) };
+  if (star === 0 && pattern.indexOf('*', 1) < 0) return { form: 'suffix', text: pattern.slice(1) };
+  return { form: 'any' }; // a form Istio does not define: do not second-guess it
+}
+
+export function globMatches(pattern: string, value: string): boolean {
+  const g = parseGlob(pattern);
+  if (g.form === 'any') return true;
+  if (g.form === 'exact') return value === g.text;
+  return g.form === 'prefix' ? value.startsWith(g.text) : value.endsWith(g.text);
+}
+
+/** Whether globMatches(pattern, v) holds for some string v of `search`, without testing each one. */
+export function globMatchesSome(pattern: string, search: StringSearch): boolean {
+  const g = parseGlob(pattern);
+  if (g.form === 'any') return search.size > 0;
+  if (g.form === 'exact') return search.has(g.text);
+  return g.form === 'prefix' ? search.hasPrefix(g.text) : search.hasSuffix(g.text);
+}
+
+/** Positions (ascending) of the strings of `search` that globMatches(pattern, ·) accepts. */
+export function globMatching(pattern: string, search: StringSearch): number[] {
+  const g = parseGlob(pattern);
+  if (g.form === 'any') return search.all();
+  if (g.form === 'exact') return search.equalTo(g.text);
+  return g.form === 'prefix' ? search.withPrefix(g.text) : search.withSuffix(g.text);
 }
 
 /**
@@ -134,6 +161,46 @@ function oldestFirst(a: Res<unknown>, b: Res<unknown>): number {
   return byName(a, b);
 }
 
+/** The first of `list` in Istio's precedence (oldestFirst): what `[...list].sort(oldestFirst)[0]` gives. */
+function oldest<T extends Res<unknown>>(list: readonly T[]): T | undefined {
+  let best: T | undefined;
+  for (const p of list) if (!best || oldestFirst(p, best) < 0) best = p;
+  return best;
+}
+
+function peerSelector(p: Res<PeerAuthenticationSpecView>): Record<string, string> {
+  return labelsOf(p.spec.selector?.matchLabels);
+}
+
+function isWorkloadSpecific(p: Res<PeerAuthenticationSpecView>): boolean {
+  return Object.keys(peerSelector(p)).length > 0;
+}
+
+/** One namespace's PeerAuthentications, split into the levels effectivePeerMode ranks. */
+interface NamespacePeerPolicies {
+  /** Workload-specific policies (non-empty selector), found by the labels of a workload. */
+  workloadSpecific: SelectorIndex<Res<PeerAuthenticationSpecView>>;
+  /** The policy that applies namespace-wide: the oldest one without a selector. */
+  namespaceWide: Res<PeerAuthenticationSpecView> | undefined;
+}
+
+const NO_PEER_POLICIES: NamespacePeerPolicies = {
+  workloadSpecific: new SelectorIndex([], peerSelector, selects),
+  namespaceWide: undefined,
+};
+
+/** Who runs in the registry, by namespace and service account, for AuthorizationPolicy principals. */
+interface AccountIndex {
+  /** The distinct namespaces of workloads. */
+  namespaces: StringSearch;
+  /** The distinct service accounts of the workloads of each of those namespaces (same positions). */
+  accountsIn: StringSearch[];
+  /** The distinct service accounts of all workloads. */
+  accounts: StringSearch;
+  /** The distinct namespaces of the workloads running as each service account. */
+  namespacesOf: ReadonlyMap<string, readonly string[]>;
+}
+
 export class MeshIndex {
   readonly domainSuffix: string;
   readonly rootNamespace: string;
@@ -147,9 +214,20 @@ export class MeshIndex {
   /** Namespaces that have at least one workload or service. */
   readonly namespaces: ReadonlySet<string>;
 
+  // Every check asks these questions once per resource (or per route destination); answering
+  // each by scanning the registry or the policies made analysis quadratic in the mesh size.
+  // Everything below is built once per analyze() call — the lazily built parts on first use.
   private readonly servicesByHost = new Map<string, ServiceRecord[]>();
-  private readonly seHosts: SeHost[] = [];
+  /** The keys of servicesByHost, searchable by suffix, for wildcard hosts (see servicesMatching). */
+  private serviceHosts: StringSearch | undefined;
+  /** ServiceEntry hosts by pattern, for ownerOf. */
+  private readonly seHosts = new HostPatternIndex<SeHost>();
   private readonly workloadsByNamespace = new Map<string, WorkloadRecord[]>();
+  /** Each namespace's workloads by label, for selectors and service membership. */
+  private readonly workloadLabels = new Map<string, LabelIndex<WorkloadRecord>>();
+  private peerPolicies: Map<string, NamespacePeerPolicies> | undefined;
+  private namespaceSearch: StringSearch | undefined;
+  private accountIndex: AccountIndex | undefined;
   private readonly memberCache = new Map<ServiceRecord, readonly WorkloadRecord[]>();
   private readonly peerModeCache = new Map<string, EffectivePeerMode>();
 
@@ -179,17 +257,11 @@ export class MeshIndex {
     const namespaces = new Set<string>();
     for (const svc of this.services) {
       namespaces.add(svc.namespace);
-      for (const h of this.hostsOf(svc)) {
-        const list = this.servicesByHost.get(h);
-        if (list) list.push(svc);
-        else this.servicesByHost.set(h, [svc]);
-      }
+      for (const h of this.hostsOf(svc)) pushTo(this.servicesByHost, h, svc);
     }
     for (const w of this.workloads) {
       namespaces.add(w.namespace);
-      const list = this.workloadsByNamespace.get(w.namespace);
-      if (list) list.push(w);
-      else this.workloadsByNamespace.set(w.namespace, [w]);
+      pushTo(this.workloadsByNamespace, w.namespace, w);
     }
     this.namespaces = namespaces;
 
@@ -197,7 +269,8 @@ export class MeshIndex {
       const scope = exportScope(se.spec.exportTo, se.namespace);
       for (const h of arr(se.spec.hosts)) {
         if (!str(h)) continue;
-        this.seHosts.push({ pattern: this.resolve(h, se.namespace), entry: se, scope });
+        const pattern = this.resolve(h, se.namespace);
+        this.seHosts.add(pattern, { pattern, entry: se, scope });
       }
     }
   }
@@ -221,8 +294,19 @@ export class MeshIndex {
   /** Registry services whose hosts the (possibly wildcard) pattern covers. */
   servicesMatching(pattern: string): readonly ServiceRecord[] {
     if (!pattern.includes('*')) return this.servicesForHost(pattern);
+    const hosts = (this.serviceHosts ??= new StringSearch([...this.servicesByHost.keys()]));
+    // Candidates from the index, then hostMatches decides; in servicesByHost order, as a scan would visit them.
+    const candidates =
+      pattern === '*'
+        ? hosts.all()
+        : pattern.startsWith('*')
+          ? inScanOrder([...hosts.equalTo(pattern), ...hosts.withSuffix(pattern.slice(1))])
+          : hosts.equalTo(pattern);
     const out = new Set<ServiceRecord>();
-    for (const [h, list] of this.servicesByHost) if (hostMatches(pattern, h)) for (const s of list) out.add(s);
+    for (const i of candidates) {
+      const h = hosts.values[i] as string;
+      if (hostMatches(pattern, h)) for (const s of this.servicesForHost(h)) out.add(s);
+    }
     return [...out].sort(byName);
   }
 
@@ -231,6 +315,7 @@ export class MeshIndex {
     const services = this.servicesForHost(host);
     if (services.length > 0) return { kind: 'service', services };
     const entries = this.seHosts
+      .matching(host)
       .filter((e) => scopeIncludes(e.scope, fromNamespace) && hostMatches(e.pattern, host))
       .map((e) => e.entry);
     if (entries.length > 0) return { kind: 'serviceEntry', entries: [...new Set(entries)] };
@@ -239,6 +324,20 @@ export class MeshIndex {
 
   workloadsIn(namespace: string): readonly WorkloadRecord[] {
     return this.workloadsByNamespace.get(namespace) ?? [];
+  }
+
+  private workloadIndex(namespace: string): LabelIndex<WorkloadRecord> {
+    let index = this.workloadLabels.get(namespace);
+    if (!index) {
+      index = new LabelIndex(this.workloadsIn(namespace), (w) => labelsOf(w.labels), selects);
+      this.workloadLabels.set(namespace, index);
+    }
+    return index;
+  }
+
+  /** Whether some workload in the namespace carries every label of `selector` (any workload for an empty one). */
+  anyWorkloadSelected(namespace: string, selector: Record<string, string>): boolean {
+    return this.workloadIndex(namespace).anySelected(selector);
   }
 
   /**
@@ -251,13 +350,68 @@ export class MeshIndex {
     if (cached) return cached;
     const svcLabels = labelsOf(svc.labels);
     const hasLabels = Object.keys(svcLabels).length > 0;
-    const out = this.workloadsIn(svc.namespace).filter((w) => {
-      const labels = labelsOf(w.labels);
-      if (hasLabels && selects(svcLabels, labels)) return true;
-      return labels['app'] === svc.name || labels['app.kubernetes.io/name'] === svc.name;
-    });
+    // Only workloads named after the service or carrying its labels can be members.
+    const index = this.workloadIndex(svc.namespace);
+    const candidates = inScanOrder([
+      ...index.withLabel('app', svc.name),
+      ...index.withLabel('app.kubernetes.io/name', svc.name),
+      ...(hasLabels ? index.positionsSelected(svcLabels) : []),
+    ]);
+    const out = candidates
+      .map((i) => index.items[i] as WorkloadRecord)
+      .filter((w) => {
+        const labels = labelsOf(w.labels);
+        if (hasLabels && selects(svcLabels, labels)) return true;
+        return labels['app'] === svc.name || labels['app.kubernetes.io/name'] === svc.name;
+      });
     this.memberCache.set(svc, out);
     return out;
+  }
+
+  /** Whether some namespace with workloads or services matches the security-policy pattern. */
+  someNamespaceMatches(pattern: string): boolean {
+    this.namespaceSearch ??= new StringSearch([...this.namespaces]);
+    return globMatchesSome(pattern, this.namespaceSearch);
+  }
+
+  /**
+   * Which part of a principal's namespace / service-account patterns no workload uses: "namespace"
+   * when no workload's namespace matches, "account" when no workload in a matching namespace runs
+   * as a matching service account, undefined when some workload fits both.
+   */
+  unusedPrincipalPart(nsPattern: string, saPattern: string): 'namespace' | 'account' | undefined {
+    const index = (this.accountIndex ??= this.buildAccountIndex());
+    if (!globMatchesSome(nsPattern, index.namespaces)) return 'namespace';
+    // Some workload runs in a namespace the pattern names. Visiting each such namespace would be
+    // quadratic for patterns like "ns/team-*/sa/api", so start from whichever side is narrower.
+    const ns = parseGlob(nsPattern);
+    const sa = parseGlob(saPattern);
+    let used: boolean;
+    if (ns.form === 'any') used = globMatchesSome(saPattern, index.accounts); // every workload qualifies
+    else if (sa.form === 'any') used = true; // any workload of those namespaces does
+    else if (sa.form === 'exact') used = (index.namespacesOf.get(sa.text) ?? []).some((n) => globMatches(nsPattern, n));
+    else used = globMatching(nsPattern, index.namespaces).some((i) => globMatchesSome(saPattern, index.accountsIn[i] as StringSearch));
+    return used ? undefined : 'account';
+  }
+
+  private buildAccountIndex(): AccountIndex {
+    const byNamespace = new Map<string, Set<string>>();
+    const byAccount = new Map<string, Set<string>>();
+    const add = (m: Map<string, Set<string>>, k: string, v: string): void => {
+      const set = m.get(k);
+      if (set) set.add(v);
+      else m.set(k, new Set([v]));
+    };
+    for (const w of this.workloads) {
+      add(byNamespace, w.namespace, w.serviceAccount);
+      add(byAccount, w.serviceAccount, w.namespace);
+    }
+    return {
+      namespaces: new StringSearch([...byNamespace.keys()]),
+      accountsIn: [...byNamespace.values()].map((accounts) => new StringSearch([...accounts])),
+      accounts: new StringSearch([...byAccount.keys()]),
+      namespacesOf: new Map([...byAccount].map(([account, nss]) => [account, [...nss]])),
+    };
   }
 
   /**
@@ -273,17 +427,29 @@ export class MeshIndex {
     return m;
   }
 
+  private peerPoliciesIn(namespace: string): NamespacePeerPolicies {
+    this.peerPolicies ??= this.groupPeerPolicies();
+    return this.peerPolicies.get(namespace) ?? NO_PEER_POLICIES;
+  }
+
+  private groupPeerPolicies(): Map<string, NamespacePeerPolicies> {
+    const byNamespace = new Map<string, Array<Res<PeerAuthenticationSpecView>>>();
+    for (const pa of this.peerAuthentications) pushTo(byNamespace, pa.namespace, pa);
+    const out = new Map<string, NamespacePeerPolicies>();
+    for (const [namespace, policies] of byNamespace) {
+      out.set(namespace, {
+        workloadSpecific: new SelectorIndex(policies.filter(isWorkloadSpecific), peerSelector, selects),
+        namespaceWide: oldest(policies.filter((p) => !isWorkloadSpecific(p))),
+      });
+    }
+    return out;
+  }
+
   private computePeerMode(namespace: string, labels: Record<string, string>, port: number | undefined): EffectivePeerMode {
-    const inNs = this.peerAuthentications.filter((p) => p.namespace === namespace);
-    const withSelector = (p: Res<PeerAuthenticationSpecView>): Record<string, string> =>
-      labelsOf(p.spec.selector?.matchLabels);
-    const workloadPolicy = inNs
-      .filter((p) => Object.keys(withSelector(p)).length > 0 && selects(withSelector(p), labels))
-      .sort(oldestFirst)[0];
-    const nsPolicy = inNs.filter((p) => Object.keys(withSelector(p)).length === 0).sort(oldestFirst)[0];
-    const meshPolicy = this.peerAuthentications
-      .filter((p) => p.namespace === this.rootNamespace && Object.keys(withSelector(p)).length === 0)
-      .sort(oldestFirst)[0];
+    const inNs = this.peerPoliciesIn(namespace);
+    const workloadPolicy = oldest(inNs.workloadSpecific.selecting(labels));
+    const nsPolicy = inNs.namespaceWide;
+    const meshPolicy = this.peerPoliciesIn(this.rootNamespace).namespaceWide;
 
     if (workloadPolicy) {
       if (port !== undefined) {

@@ -1,4 +1,5 @@
-import { arr, exportScope, formatLabels, labelsOf, scopesOverlap, selects, str, type MeshIndex, type Reporter } from './context.ts';
+import { arr, exportScope, formatLabels, labelsOf, scopesOverlap, selects, str, type MeshIndex, type Reporter, type Scope } from './context.ts';
+import { pushTo } from './indexes.ts';
 import type { ServiceRecord } from '@tern/shared';
 import type { DestinationRuleSpecView, Res } from './model.ts';
 
@@ -40,16 +41,20 @@ function checkSubsetWorkloads(
 ): void {
   const members = services.flatMap((s) => mesh.workloadsOf(s));
   const nss = [...new Set(services.map((s) => s.namespace))].sort();
-  const candidates = members.length > 0 ? members : nss.flatMap((ns) => mesh.workloadsIn(ns));
-  const where =
-    members.length > 0
-      ? `no workload of service ${services.map((s) => `${s.namespace}/${s.name}`).join(', ')}`
-      : `no workload in namespace ${nss.map((n) => `"${n}"`).join(', ')}`;
   arr(dr.spec.subsets).forEach((subset, i) => {
     if (!subset || typeof subset !== 'object') return;
     const labels = labelsOf(subset.labels);
     if (Object.keys(labels).length === 0) return; // no labels: the subset is every endpoint of the host
-    if (candidates.some((w) => selects(labels, labelsOf(w.labels)))) return;
+    // Without members, the namespaces' label indexes answer rather than a test of each workload there.
+    const selected =
+      members.length > 0
+        ? members.some((w) => selects(labels, labelsOf(w.labels)))
+        : nss.some((ns) => mesh.anyWorkloadSelected(ns, labels));
+    if (selected) return;
+    const where =
+      members.length > 0
+        ? `no workload of service ${services.map((s) => `${s.namespace}/${s.name}`).join(', ')}`
+        : `no workload in namespace ${nss.map((n) => `"${n}"`).join(', ')}`;
     rep.report(
       'TRN0202',
       dr,
@@ -77,24 +82,30 @@ function checkDuplicates(mesh: MeshIndex, rep: Reporter): void {
     const raw = str(dr.spec.host);
     if (!raw) continue;
     const key = `${dr.namespace}\u0000${mesh.resolve(raw, dr.namespace)}\u0000${selectorKey(dr)}`;
-    const list = groups.get(key);
-    if (list) list.push(dr);
-    else groups.set(key, [dr]);
+    pushTo(groups, key, dr);
   }
   for (const rules of groups.values()) {
+    // Every rule of a group is compared with every other: groups (same namespace, host and
+    // selector) are small, and a rule's diagnostics name all the others anyway.
     if (rules.length < 2) continue;
+    // Once per rule rather than once per pair of rules (and per subset).
+    const scopes = new Map(rules.map((r) => [r, exportScope(r.spec.exportTo, r.namespace)]));
+    const subsetNames = new Map(
+      rules.map((r) => [
+        r,
+        new Set(arr(r.spec.subsets).flatMap((s) => (s && typeof s === 'object' && str(s.name) ? [s.name as string] : []))),
+      ]),
+    );
     for (const dr of rules) {
       const host = mesh.resolve(dr.spec.host as string, dr.namespace);
-      const scope = exportScope(dr.spec.exportTo, dr.namespace);
-      const others = rules.filter((o) => o !== dr && scopesOverlap(scope, exportScope(o.spec.exportTo, o.namespace)));
+      const scope = scopes.get(dr) as Scope;
+      const others = rules.filter((o) => o !== dr && scopesOverlap(scope, scopes.get(o) as Scope));
       if (others.length === 0) continue;
-      const subsetNames = (r: Res<DestinationRuleSpecView>): Set<string> =>
-        new Set(arr(r.spec.subsets).flatMap((s) => (s && typeof s === 'object' && str(s.name) ? [s.name as string] : [])));
       const clashing = new Set<Res<DestinationRuleSpecView>>();
       arr(dr.spec.subsets).forEach((s, i) => {
         const name = s && typeof s === 'object' ? str(s.name) : undefined;
         if (!name) return;
-        const dups = others.filter((o) => subsetNames(o).has(name));
+        const dups = others.filter((o) => subsetNames.get(o)?.has(name));
         if (dups.length === 0) return;
         for (const d of dups) clashing.add(d);
         rep.report(

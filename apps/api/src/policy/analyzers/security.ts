@@ -1,7 +1,6 @@
 import {
   arr,
   formatLabels,
-  globMatches,
   labelsOf,
   selects,
   str,
@@ -74,6 +73,27 @@ function policyScope(mesh: MeshIndex, p: Res<PeerAuthenticationSpecView>): strin
   return p.namespace === mesh.rootNamespace ? 'mesh-wide' : 'namespace-wide';
 }
 
+/**
+ * Whether any client TLS setting of the rule (rule-level, subset, port-level) is DISABLE or SIMPLE.
+ * effectiveTls only ever picks one of these settings, so a rule without any cannot conflict, and
+ * skipping it spares matching its services and workloads against PeerAuthentications.
+ */
+function mayDisableMtls(spec: DestinationRuleSpecView): boolean {
+  return (
+    policyMayDisableMtls(spec.trafficPolicy) ||
+    arr(spec.subsets).some((s) => !!s && typeof s === 'object' && policyMayDisableMtls(s.trafficPolicy))
+  );
+}
+
+function policyMayDisableMtls(tp: TrafficPolicyView | undefined): boolean {
+  return nonMutual(tp?.tls) || arr(tp?.portLevelSettings).some((p) => !!p && typeof p === 'object' && nonMutual(p.tls));
+}
+
+function nonMutual(tls: ClientTLSView | undefined): boolean {
+  const mode = tlsMode(tls);
+  return mode === 'DISABLE' || mode === 'SIMPLE';
+}
+
 function checkMtlsConflicts(mesh: MeshIndex, rep: Reporter): void {
   // Exact (non-wildcard) hosts that have their own DestinationRule: a wildcard rule yields to them.
   const exactRuleHosts = new Set<string>();
@@ -84,7 +104,7 @@ function checkMtlsConflicts(mesh: MeshIndex, rep: Reporter): void {
 
   for (const dr of mesh.destinationRules) {
     const raw = str(dr.spec.host);
-    if (!raw) continue;
+    if (!raw || !mayDisableMtls(dr.spec)) continue;
     const pattern = mesh.resolve(raw, dr.namespace);
     const wildcard = pattern.includes('*');
     const subsets = arr(dr.spec.subsets).flatMap((view, index) => (view && typeof view === 'object' ? [{ index, view }] : []));
@@ -145,7 +165,6 @@ export function parsePrincipal(principal: string): { ns: string; sa: string } | 
 }
 
 function checkAuthorizationSources(mesh: MeshIndex, rep: Reporter): void {
-  const namespaces = [...mesh.namespaces];
   for (const ap of mesh.authorizationPolicies) {
     arr(ap.spec.rules).forEach((rule, i) => {
       if (!rule || typeof rule !== 'object') return;
@@ -158,7 +177,7 @@ function checkAuthorizationSources(mesh: MeshIndex, rep: Reporter): void {
           arr(source[field]).forEach((raw, k) => {
             const ns = str(raw);
             if (!ns || ns === '*') return;
-            if (namespaces.some((n) => globMatches(ns, n))) return;
+            if (mesh.someNamespaceMatches(ns)) return;
             rep.report(
               'TRN0302',
               ap,
@@ -174,16 +193,16 @@ function checkAuthorizationSources(mesh: MeshIndex, rep: Reporter): void {
             if (!principal) return;
             const parsed = parsePrincipal(principal);
             if (!parsed) return; // "*" and other wildcard forms match whatever exists
-            const inNs = mesh.workloads.filter((w) => globMatches(parsed.ns, w.namespace));
+            const unused = mesh.unusedPrincipalPart(parsed.ns, parsed.sa);
             const path = `${base}.${field}[${k}]`;
-            if (inNs.length === 0) {
+            if (unused === 'namespace') {
               rep.report(
                 'TRN0303',
                 ap,
                 path,
                 `source ${field} entry "${principal}" names namespace "${parsed.ns}", which has no workloads in the registry`,
               );
-            } else if (!inNs.some((w) => globMatches(parsed.sa, w.serviceAccount))) {
+            } else if (unused === 'account') {
               rep.report(
                 'TRN0303',
                 ap,
@@ -204,7 +223,7 @@ function checkSelectors(mesh: MeshIndex, rep: Reporter): void {
   const check = (r: Res<{ selector?: { matchLabels?: Record<string, string> | undefined } | undefined }>): void => {
     const selector = labelsOf(r.spec.selector?.matchLabels);
     if (Object.keys(selector).length === 0) return;
-    if (mesh.workloadsIn(r.namespace).some((w) => selects(selector, labelsOf(w.labels)))) return;
+    if (mesh.anyWorkloadSelected(r.namespace, selector)) return;
     rep.report(
       'TRN0304',
       r,

@@ -9,6 +9,7 @@ import {
   type Reporter,
   type Scope,
 } from './context.ts';
+import { HostPatternIndex, inScanOrder, pushTo } from './indexes.ts';
 import type { DestinationView, Res, RouteDestinationView, VirtualServiceSpecView } from './model.ts';
 
 // VirtualService checks: TRN0101 destination host, TRN0102 destination subset, TRN0103 weights,
@@ -59,13 +60,25 @@ export function isMeshBound(spec: VirtualServiceSpecView): boolean {
   return gateways.length === 0 || gateways.includes('mesh');
 }
 
+/** The subsets one DestinationRule defines, with its host pattern and visibility, for TRN0102. */
+interface RuleSubsets {
+  host: string;
+  scope: Scope;
+  subsets: ReadonlySet<string | undefined>;
+}
+
 export function checkVirtualServices(mesh: MeshIndex, rep: Reporter): void {
-  // Subsets defined per DestinationRule, with host pattern and visibility, for TRN0102.
-  const drSubsets = mesh.destinationRules.map((dr) => ({
-    host: str(dr.spec.host) ? mesh.resolve(dr.spec.host as string, dr.namespace) : undefined,
-    scope: exportScope(dr.spec.exportTo, dr.namespace),
-    subsets: new Set(arr(dr.spec.subsets).map((s) => (isObject(s) ? str(s.name) : undefined))),
-  }));
+  // Filed by host pattern: each destination looks up the rules for its host instead of scanning all.
+  const drSubsets = new HostPatternIndex<RuleSubsets>();
+  for (const dr of mesh.destinationRules) {
+    if (!str(dr.spec.host)) continue;
+    const host = mesh.resolve(dr.spec.host as string, dr.namespace);
+    drSubsets.add(host, {
+      host,
+      scope: exportScope(dr.spec.exportTo, dr.namespace),
+      subsets: new Set(arr(dr.spec.subsets).map((s) => (isObject(s) ? str(s.name) : undefined))),
+    });
+  }
 
   for (const vs of mesh.virtualServices) {
     for (const ref of destinationsOf(vs.spec)) checkDestination(mesh, rep, vs, ref, drSubsets);
@@ -80,7 +93,7 @@ function checkDestination(
   rep: Reporter,
   vs: Res<VirtualServiceSpecView>,
   ref: DestinationRef,
-  drSubsets: ReadonlyArray<{ host: string | undefined; scope: Scope; subsets: ReadonlySet<string | undefined> }>,
+  drSubsets: HostPatternIndex<RuleSubsets>,
 ): void {
   const rawHost = str(ref.destination.host);
   if (!rawHost || rawHost.includes('*')) return; // missing host is the schema's business
@@ -98,9 +111,9 @@ function checkDestination(
 
   const subset = str(ref.destination.subset);
   if (subset) {
-    const defined = drSubsets.some(
-      (d) => d.host !== undefined && scopeIncludes(d.scope, vs.namespace) && hostMatches(d.host, host) && d.subsets.has(subset),
-    );
+    const defined = drSubsets
+      .matching(host)
+      .some((d) => scopeIncludes(d.scope, vs.namespace) && hostMatches(d.host, host) && d.subsets.has(subset));
     if (!defined) {
       rep.report(
         'TRN0102',
@@ -174,13 +187,37 @@ function checkOwnHosts(mesh: MeshIndex, rep: Reporter, vs: Res<VirtualServiceSpe
   });
 }
 
+/** One mesh-bound VirtualService's claim on a host: its `hosts` entry and its exportTo visibility. */
+interface Claim {
+  vs: Res<VirtualServiceSpecView>;
+  index: number;
+  scope: Scope;
+}
+
+/**
+ * The claims on one host whose visibility may overlap a given claim's, in their original order,
+ * without comparing every pair: claims visible everywhere overlap any claim visible somewhere, and
+ * claims exported to namespaces overlap those exported to one of the same.
+ */
+function overlapIndex(claims: readonly Claim[]): (c: Claim) => Claim[] {
+  const visibleSomewhere: number[] = [];
+  const everywhere: number[] = [];
+  const byNamespace = new Map<string, number[]>();
+  claims.forEach((c, i) => {
+    if (c.scope === 'all' || c.scope.size > 0) visibleSomewhere.push(i);
+    if (c.scope === 'all') everywhere.push(i);
+    else for (const ns of c.scope) pushTo(byNamespace, ns, i);
+  });
+  return (c) => {
+    let hits: number[];
+    if (c.scope === 'all') hits = visibleSomewhere;
+    else hits = inScanOrder([...(c.scope.size > 0 ? everywhere : []), ...[...c.scope].flatMap((ns) => byNamespace.get(ns) ?? [])]);
+    return hits.map((i) => claims[i] as Claim);
+  };
+}
+
 /** TRN0104: several mesh-bound VirtualServices for one host with overlapping exportTo. */
 function checkConflictingHosts(mesh: MeshIndex, rep: Reporter): void {
-  interface Claim {
-    vs: Res<VirtualServiceSpecView>;
-    index: number;
-    scope: Scope;
-  }
   const byHost = new Map<string, Claim[]>();
   for (const vs of mesh.virtualServices) {
     if (!isMeshBound(vs.spec)) continue;
@@ -192,15 +229,14 @@ function checkConflictingHosts(mesh: MeshIndex, rep: Reporter): void {
       const host = mesh.resolve(h, vs.namespace);
       if (seen.has(host)) return;
       seen.add(host);
-      const list = byHost.get(host);
-      if (list) list.push({ vs, index, scope });
-      else byHost.set(host, [{ vs, index, scope }]);
+      pushTo(byHost, host, { vs, index, scope });
     });
   }
   for (const [host, claims] of byHost) {
     if (claims.length < 2) continue;
+    const overlapping = overlapIndex(claims);
     for (const c of claims) {
-      const others = claims.filter((o) => o !== c && o.vs !== c.vs && scopesOverlap(c.scope, o.scope));
+      const others = overlapping(c).filter((o) => o !== c && o.vs !== c.vs && scopesOverlap(c.scope, o.scope));
       if (others.length === 0) continue;
       const names = others.map((o) => `${o.vs.namespace}/${o.vs.name}`).sort();
       rep.report(
