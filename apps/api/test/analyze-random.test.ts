@@ -445,11 +445,14 @@ const MESHES = 600;
 
 function shuffled<T>(r: Rand, items: readonly T[]): T[] {
   const out = [...items];
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = r.int(i + 1);
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
+  shuffle(r, out);
   return out;
+}
+
+/** The store never holds two resources with one identity; order may decide between such twins. */
+function identitiesUnique(m: MeshState): boolean {
+  const ids = m.resources.filter(Boolean).map((x) => `${x.kind}/${x.metadata.namespace ?? 'default'}/${x.metadata.name}`);
+  return new Set(ids).size === ids.length;
 }
 
 const key = (d: Diagnostic) => [d.namespace, d.kind, d.resourceName, d.path, d.code, d.message];
@@ -458,6 +461,7 @@ describe('analyze() on random meshes', () => {
   test(`${MESHES} random meshes: order-independent, sorted, no repeats, input untouched; every code produced`, () => {
     const seen = new Map<string, number>();
     let total = 0;
+    let reorderedChecked = 0;
     for (let seed = 1; seed <= MESHES; seed++) {
       const r = new Rand(seed);
       const opts = options(r);
@@ -471,7 +475,10 @@ describe('analyze() on random meshes', () => {
         services: shuffled(r, mesh.services),
         workloads: shuffled(r, mesh.workloads),
       };
-      assert.deepStrictEqual(analyze(reordered, opts), out, `mesh #${seed}: order changed the result`);
+      if (identitiesUnique(mesh)) {
+        assert.deepStrictEqual(analyze(reordered, opts), out, `mesh #${seed}: order changed the result`);
+        reorderedChecked++;
+      }
       const keys = out.map((d) => JSON.stringify(key(d)));
       assert.equal(new Set(keys).size, keys.length, `mesh #${seed}: a diagnostic is repeated`);
       for (let i = 1; i < out.length; i++) {
@@ -487,6 +494,7 @@ describe('analyze() on random meshes', () => {
     const missing = ANALYZERS.map((a) => a.code).filter((c) => !seen.has(c));
     assert.deepEqual(missing, [], `codes never produced by the generated meshes: ${missing.join(', ')}`);
     assert.ok(total > MESHES, `expected plenty of diagnostics, got ${total}`);
+    assert.ok(reorderedChecked > MESHES / 2, `order independence checked on only ${reorderedChecked} meshes`);
   });
 
   test('a large mesh: exactly the missing subsets and the subsets without workloads are reported', () => {
