@@ -14,6 +14,8 @@ export type BackendKind = 'pglite' | 'postgres';
 export interface BenchBackend {
   kind: BackendKind;
   app: App;
+  /** Another control-plane replica on the same database (PostgreSQL only; PGlite is single-process). */
+  openReplica(): Promise<App>;
   close(): Promise<void>;
 }
 
@@ -38,9 +40,11 @@ export async function openBackend(kind: BackendKind, serverUrl?: string): Promis
       await c.end();
     };
   }
+  const config = { ...loadConfig({}), dataDir, databaseUrl, apiPort: 0 };
+  const replicas: App[] = [];
   let app: App;
   try {
-    app = await createApp({ ...loadConfig({}), dataDir, databaseUrl, apiPort: 0 });
+    app = await createApp(config);
   } catch (err) {
     await drop().catch(() => {});
     fs.rmSync(dataDir, { recursive: true, force: true });
@@ -49,8 +53,15 @@ export async function openBackend(kind: BackendKind, serverUrl?: string): Promis
   return {
     kind,
     app,
+    async openReplica() {
+      if (kind !== 'postgres') throw new Error('replicas need PostgreSQL');
+      const r = await createApp(config);
+      replicas.push(r);
+      return r;
+    },
     async close() {
       try {
+        for (const r of replicas) await r.close();
         await app.close();
       } finally {
         await drop();

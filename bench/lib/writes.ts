@@ -1,5 +1,6 @@
 import type { App } from '../../apps/api/src/app.ts';
 import type { Prisma } from '../../apps/api/src/generated/prisma/client.ts';
+import { CHANGE_CHANNEL } from '../../apps/api/src/store/writer.ts';
 import { ACTOR, items, namespaceOf, serviceName, virtualService } from './mesh.ts';
 
 // The two writes compared: Tern's (app.resources.apply → writer.ts) and the bare database work
@@ -16,7 +17,8 @@ export async function ternWrite(app: App, service: number, weight: number): Prom
  * The baseline: the bare minimum a database must do to record that change, in one interactive
  * transaction on the same Prisma client — take the next revision (UPDATE … RETURNING, which also
  * locks the counter row), update the one Resource row, insert one Revision row and one AuditEvent
- * row. No snapshot, no analysis, no diagnostics, no NOTIFY.
+ * row, and send the change notification (so the change feed sees dense revisions, as with Tern's
+ * writes, rather than catching up from the log). No snapshot, no analysis, no diagnostics.
  */
 export async function baselineWrite(app: App, service: number, weight: number): Promise<void> {
   const vs = virtualService(service, weight);
@@ -44,6 +46,8 @@ export async function baselineWrite(app: App, service: number, weight: number): 
           diff: [{ op: 'replace', path: 'spec.http[0].route[0].weight', to: weight }] as Prisma.InputJsonValue,
         },
       });
+      const event = JSON.stringify({ revision: revision.toString(), ...key, action: 'updated' });
+      await tx.$executeRaw`SELECT pg_notify(${CHANGE_CHANNEL}, ${event})`;
     },
     { maxWait: 10_000, timeout: 30_000 },
   );
