@@ -153,6 +153,12 @@ if (onPostgres) {
       const stale = await a.rest('POST', '/api/v1/apply', { resources: [route('v1')] });
       assert.equal(stale.status, 400, JSON.stringify(stale.body));
       assert.match(stale.body.message, /v1/);
+      // A deletion behind A's back counts too: with the rule gone, v9 is no longer a subset.
+      await a.rest('DELETE', '/api/v1/resources/vs/default/shared');
+      const del = await fetch(`${bUrl}/api/v1/resources/dr/default/shared`, { method: 'DELETE', headers: { authorization: `Bearer ${a.token}` } });
+      assert.equal(del.status, 200);
+      const gone = await a.rest('POST', '/api/v1/apply', { resources: [route('v9')] });
+      assert.equal(gone.status, 400, JSON.stringify(gone.body));
     });
   });
 

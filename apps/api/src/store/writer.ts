@@ -4,6 +4,7 @@ import { formatPath, type ApplyResult, type ChangeAction, type ChangeEvent, type
 import type { Prisma, PrismaClient } from '../generated/prisma/client.ts';
 import { ValidationError } from '../errors.ts';
 import {
+  advanceSnapshot,
   analysisInput,
   cloneSnapshot,
   loadSnapshot,
@@ -123,6 +124,8 @@ interface MeshCache {
   diagnostics: Diagnostic[];
 }
 const caches = new WeakMap<PrismaClient, MeshCache>();
+/** Beyond this many revisions behind, reading the whole mesh is cheaper than reading the log. */
+const MAX_CATCH_UP = 500n;
 
 async function transaction(prisma: PrismaClient, analyze: AnalyzeFn, actor: Actor, opts: WriteOptions, plan: Planner): Promise<WriteOutcome> {
   const outcome = await prisma.$transaction(
@@ -131,7 +134,9 @@ async function transaction(prisma: PrismaClient, analyze: AnalyzeFn, actor: Acto
       const value = opts.dryRun ? await readRevision(tx) : await lockRevision(tx);
       const cached = caches.get(prisma);
       const hit = cached?.revision === value ? cached : undefined;
-      const before = hit?.snapshot ?? (await loadSnapshot(tx));
+      // Someone else wrote since (another replica): catch up from the change log if it is short.
+      const behind = cached && !hit && cached.revision < value && value - cached.revision <= MAX_CATCH_UP ? cached : undefined;
+      const before = hit?.snapshot ?? (behind ? await advanceSnapshot(tx, behind.snapshot, behind.revision, value) : await loadSnapshot(tx));
       const ctx = new WriteContext(tx, before, cloneSnapshot(before), value, actor, new Date());
       await plan(ctx);
 
