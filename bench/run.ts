@@ -137,7 +137,7 @@ out('N = registry services, each with 2 workloads (version v1/v2), a Destination
 out('VirtualService (weighted v1/v2 split): the mesh holds N services, 2N workloads, 2N resources.');
 out('Tern = app.resources.apply([one VirtualService update]), i.e. writer.ts: lock, mesh, analyze, rows, revision, audit, NOTIFY.');
 out('  warm = the previous write was this process\'s own: the writer reuses the mesh it cached at its last commit;');
-out('  cold = someone else wrote in between (here the baseline; in production another replica): the mesh is reloaded.');
+out('  cold = someone else wrote in between (here the baseline; in production another replica): the writer catches up from the change log.');
 out('baseline = one Prisma interactive transaction: UPDATE counter RETURNING, UPDATE the Resource row, INSERT a Revision');
 out('  row, INSERT an AuditEvent row, pg_notify. Rounds of baseline, cold, warm, interleaved on the same database.');
 

@@ -26,7 +26,7 @@ export const baseline = (app: App, w = 0) => baselineWrite(app, baselineService(
 export interface LatencyResult {
   /** Tern's write right after another Tern write in this process: the writer reuses its cached mesh. */
   warm: Summary;
-  /** Tern's write right after a write it did not make (here the baseline's; in production another replica's): the mesh is reloaded. */
+  /** Tern's write right after a write it did not make (here the baseline's; in production another replica's): the writer catches up from the change log. */
   cold: Summary;
   baseline: Summary;
   /** Resource rows the last Tern write wrote (the VirtualService itself, plus any whose findings it refreshed). */

@@ -114,9 +114,10 @@ export async function write(
 
 /**
  * The mesh as of the last write this process committed, with its findings. Revisions are dense
- * and every change to the mesh's tables takes one, so if the locked revision is still this one,
- * nobody (no other replica either) has changed anything since and the database need not be read.
- * Rows in a snapshot are never mutated; a change replaces them.
+ * and every change to the mesh's tables takes one (stored findings aside: they are derived, and
+ * every write recomputes them), so if the locked revision is still this one, nobody — no other
+ * replica either — has changed anything since and the database need not be read. Rows in a
+ * snapshot are never mutated; a change replaces them.
  */
 interface MeshCache {
   revision: bigint;
