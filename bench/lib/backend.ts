@@ -1,10 +1,10 @@
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { createApp, type App } from '../../apps/api/src/app.ts';
 import { loadConfig } from '../../apps/api/src/config.ts';
+import { createScratchDatabase } from '../../apps/api/test/helpers.ts';
 
 // A throwaway database per backend: PGlite in a temp directory, or a fresh database on the
 // PostgreSQL server named by the URL (created here, dropped afterwards).
@@ -25,20 +25,9 @@ export async function openBackend(kind: BackendKind, serverUrl?: string): Promis
   let drop = async () => {};
   if (kind === 'postgres') {
     if (!serverUrl) throw new Error('postgres backend needs a server URL');
-    const name = `tern_bench_${randomBytes(6).toString('hex')}`;
-    const admin = new pg.Client({ connectionString: serverUrl });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${name}`);
-    await admin.end();
-    const url = new URL(serverUrl);
-    url.pathname = `/${name}`;
-    databaseUrl = url.toString();
-    drop = async () => {
-      const c = new pg.Client({ connectionString: serverUrl });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await c.end();
-    };
+    const scratch = await createScratchDatabase(serverUrl, 'tern_bench');
+    databaseUrl = scratch.url;
+    drop = scratch.drop;
   }
   const config = { ...loadConfig({}), dataDir, databaseUrl, apiPort: 0 };
   const replicas: App[] = [];
