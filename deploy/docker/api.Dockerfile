@@ -8,8 +8,10 @@ COPY packages ./packages
 COPY apps/api ./apps/api
 COPY apps/proxy/package.json ./apps/proxy/package.json
 COPY apps/web/package.json ./apps/web/package.json
-RUN npm ci --no-audit --no-fund && npm cache clean --force
-ENV TERN_API_HOST=0.0.0.0 TERN_API_PORT=8080 NODE_ENV=production
+RUN npm ci --no-audit --no-fund && npm cache clean --force && mkdir /data && chown node /data
+# Without DATABASE_URL the embedded database lives in /data (mount a volume there to keep it).
+ENV TERN_API_HOST=0.0.0.0 TERN_API_PORT=8080 TERN_DATA_DIR=/data NODE_ENV=production
+VOLUME /data
 EXPOSE 8080
 USER node
 CMD ["node", "--import", "tsx", "apps/api/src/main.ts"]
