@@ -3,22 +3,11 @@
 // analyzer looks at, every one optional, so any resource shaped like Istio's API (the zod-inferred
 // types in @tern/shared, or plain objects from YAML) is assignable to them.
 
-export type Level = 'error' | 'warning' | 'info';
-
-export interface Diagnostic {
-  /** Stable code, `TRN` + 4 digits. */
-  code: string;
-  /** PascalCase name of the check. */
-  name: string;
-  level: Level;
-  /** Kind of the resource the diagnostic is attached to. */
-  kind: string;
-  namespace: string;
-  resourceName: string;
-  /** Field path inside the resource, e.g. `spec.http[0].route[1].destination.subset`. */
-  path: string;
-  message: string;
-}
+// The diagnostic shape is the API's (packages/shared/src/api.ts): what analysis finds is what
+// the API returns and stores.
+import type { Diagnostic } from '@tern/shared';
+export type { Diagnostic };
+export type Level = Diagnostic['level'];
 
 export interface AnalyzerInfo {
   code: string;
