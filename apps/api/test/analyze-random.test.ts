@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { ServiceRecord, WorkloadRecord } from '@tern/shared';
+import { isKind, KIND_API_GROUPS, type ServiceRecord, type WorkloadRecord } from '@tern/shared';
 import { ANALYZERS, analyze, type AnalyzeOptions, type Diagnostic, type MeshState } from '../src/policy/analyze.ts';
 
 // analyze() over a few hundred random meshes. The meshes draw names from small pools so that hosts,
@@ -59,14 +59,8 @@ const ACCOUNTS = ['default', 'reviews', 'bookinfo-web', 'sa-1'];
 const PORTS = [80, 443, 8080, 9080];
 const TIMESTAMPS = [undefined, '2024-01-01T00:00:00Z', '2024-06-01T00:00:00Z', '2025-01-01T00:00:00Z'];
 
-const API: Record<string, string> = {
-  VirtualService: 'networking.istio.io/v1',
-  DestinationRule: 'networking.istio.io/v1',
-  ServiceEntry: 'networking.istio.io/v1',
-  PeerAuthentication: 'security.istio.io/v1',
-  AuthorizationPolicy: 'security.istio.io/v1',
-  Gateway: 'networking.istio.io/v1',
-};
+// Istio's v1 for the five kinds; anything else (a Gateway) gets networking's, as analysis ignores it.
+const API = (kind: string): string => `${isKind(kind) ? KIND_API_GROUPS[kind] : 'networking.istio.io'}/v1`;
 
 type Resource = MeshState['resources'][number];
 
@@ -157,7 +151,7 @@ class MeshGen {
     if (ns !== undefined) metadata['namespace'] = ns;
     const ts = this.r.pick(TIMESTAMPS);
     if (ts !== undefined) metadata['creationTimestamp'] = ts;
-    return { apiVersion: API[kind] ?? 'v1', kind, metadata, spec } as unknown as Resource;
+    return { apiVersion: API(kind), kind, metadata, spec } as unknown as Resource;
   }
 
   /** A namespace for a resource; undefined (defaulted to "default") now and then. */
@@ -515,13 +509,13 @@ describe('analyze() on random meshes', () => {
       if (i % 7 === 0) missingSubset.add(`${ns}/${name}`);
       const meta = { name, namespace: ns };
       resources.push({
-        apiVersion: API['DestinationRule'],
+        apiVersion: API('DestinationRule'),
         kind: 'DestinationRule',
         metadata: meta,
         spec: { host: name, subsets: [{ name: 'v1', labels: { version: 'v1' } }, { name: 'v2', labels: { version: 'v2' } }] },
       } as unknown as Resource);
       resources.push({
-        apiVersion: API['VirtualService'],
+        apiVersion: API('VirtualService'),
         kind: 'VirtualService',
         metadata: meta,
         spec: { hosts: [name], http: [{ route: [{ destination: { host: name, subset: i % 7 === 0 ? 'v3' : 'v1' } }] }] },

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { parseResource, parseYamlDocuments, type MeshResource, type ServiceRecord, type WorkloadRecord } from '@tern/shared';
+import { isKind, KIND_API_GROUPS, parseResource, parseYamlDocuments, type MeshResource, type ServiceRecord, type WorkloadRecord } from '@tern/shared';
 import { ANALYZERS, analyze, type Diagnostic, type MeshState } from '../src/policy/analyze.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -8,17 +8,12 @@ import { ANALYZERS, analyze, type Diagnostic, type MeshState } from '../src/poli
 
 type Resource = MeshState['resources'][number];
 
-const API: Record<string, string> = {
-  VirtualService: 'networking.istio.io/v1',
-  DestinationRule: 'networking.istio.io/v1',
-  ServiceEntry: 'networking.istio.io/v1',
-  PeerAuthentication: 'security.istio.io/v1',
-  AuthorizationPolicy: 'security.istio.io/v1',
-};
+// Istio's v1 for the five kinds; anything else (a Gateway) gets networking's, as analysis ignores it.
+const API = (kind: string): string => `${isKind(kind) ? KIND_API_GROUPS[kind] : 'networking.istio.io'}/v1`;
 
 function res(kind: string, name: string, spec: unknown, namespace: string | undefined = 'default'): Resource {
   const metadata = namespace === undefined ? { name } : { name, namespace };
-  return { apiVersion: API[kind] ?? 'v1', kind, metadata, spec } as unknown as Resource;
+  return { apiVersion: API(kind), kind, metadata, spec } as unknown as Resource;
 }
 const vs = (name: string, spec: unknown, ns?: string): Resource => res('VirtualService', name, spec, ns);
 const dr = (name: string, spec: unknown, ns?: string): Resource => res('DestinationRule', name, spec, ns);
