@@ -1,0 +1,5 @@
+export * from './protos.ts';
+export * from './json.ts';
+export * from './types.ts';
+export * from './names.ts';
+export * from './ads.ts';
