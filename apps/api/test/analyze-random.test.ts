@@ -181,6 +181,7 @@ class MeshGen {
       labels: this.labels(),
       serviceAccount: this.r.pick(ACCOUNTS),
       addresses: [],
+      ports: {},
       resourceVersion: '1',
     };
   }
@@ -504,7 +505,7 @@ describe('analyze() on random meshes', () => {
       // Every fifth service has no workloads; every seventh routes to a subset nobody defines.
       if (i % 5 !== 0) {
         for (const version of ['v1', 'v2'])
-          workloads.push({ namespace: ns, name: `${name}-${version}`, labels: { app: name, version }, serviceAccount: name, addresses: [], resourceVersion: '1' });
+          workloads.push({ namespace: ns, name: `${name}-${version}`, labels: { app: name, version }, serviceAccount: name, addresses: [], ports: {}, resourceVersion: '1' });
       } else noWorkloads.add(`${ns}/${name}`);
       if (i % 7 === 0) missingSubset.add(`${ns}/${name}`);
       const meta = { name, namespace: ns };

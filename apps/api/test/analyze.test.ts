@@ -32,6 +32,7 @@ function wl(app: string, version: string, namespace = 'default', serviceAccount 
     labels: { app, version },
     serviceAccount,
     addresses: [],
+    ports: {},
     resourceVersion: '1',
   };
 }
@@ -59,6 +60,7 @@ function bookinfo(): MeshState {
         labels: { istio: 'ingressgateway', app: 'istio-ingressgateway' },
         serviceAccount: 'istio-ingressgateway-service-account',
         addresses: [],
+        ports: {},
         resourceVersion: '1',
       },
     ],

@@ -43,6 +43,12 @@ export const workloadSchema = z.strictObject({
   labels: labelMap().default({}),
   serviceAccount: objectName.default('default'),
   addresses: z.array(address).max(16).default([]),
+  // Where this workload receives each service port, when not on the port itself: in local mode every
+  // workload shares 127.0.0.1, so each sidecar's inbound listener gets its own port.
+  ports: z
+    .record(z.string().regex(/^[1-9][0-9]{0,4}$/, 'must be a service port number'), z.int().min(1).max(65535))
+    .refine((m) => Object.keys(m).every((k) => Number(k) <= 65535), 'keys must be port numbers (1-65535)')
+    .default({}),
 });
 
 export const serviceRecordSchema = z.object({
@@ -60,6 +66,7 @@ export const workloadRecordSchema = z.object({
   labels: z.record(z.string(), z.string()),
   serviceAccount: z.string(),
   addresses: z.array(z.string()),
+  ports: z.record(z.string(), z.number()),
   resourceVersion: z.string(),
 });
 

@@ -23,6 +23,7 @@ export interface WorkloadSpec {
   labels: Record<string, string>;
   serviceAccount: string;
   addresses: string[];
+  ports: Record<string, number>;
 }
 
 type Kind = 'service' | 'workload';

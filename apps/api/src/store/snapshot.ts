@@ -52,6 +52,7 @@ export interface WorkloadRow {
   labels: Record<string, string>;
   serviceAccount: string;
   addresses: string[];
+  ports: Record<string, number>;
   source: string;
   resourceVersion: bigint;
 }
@@ -119,8 +120,8 @@ export function serviceRow(s: { namespace: string; name: string; hosts: string[]
   return { namespace: s.namespace, name: s.name, hosts: s.hosts, ports: s.ports as ServicePort[], labels: s.labels as Record<string, string>, source: s.source, resourceVersion: s.resourceVersion };
 }
 
-export function workloadRow(w: { namespace: string; name: string; labels: unknown; serviceAccount: string; addresses: string[]; source: string; resourceVersion: bigint }): WorkloadRow {
-  return { namespace: w.namespace, name: w.name, labels: w.labels as Record<string, string>, serviceAccount: w.serviceAccount, addresses: w.addresses, source: w.source, resourceVersion: w.resourceVersion };
+export function workloadRow(w: { namespace: string; name: string; labels: unknown; serviceAccount: string; addresses: string[]; ports: unknown; source: string; resourceVersion: bigint }): WorkloadRow {
+  return { namespace: w.namespace, name: w.name, labels: w.labels as Record<string, string>, serviceAccount: w.serviceAccount, addresses: w.addresses, ports: (w.ports ?? {}) as Record<string, number>, source: w.source, resourceVersion: w.resourceVersion };
 }
 
 export function cloneSnapshot(s: MeshSnapshot): MeshSnapshot {
@@ -172,6 +173,7 @@ export function workloadToRecord(w: WorkloadRow): WorkloadRecord {
     labels: w.labels,
     serviceAccount: w.serviceAccount,
     addresses: w.addresses,
+    ports: w.ports,
     resourceVersion: w.resourceVersion.toString(),
   };
 }

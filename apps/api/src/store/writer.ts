@@ -243,7 +243,7 @@ async function persistRow(tx: Prisma.TransactionClient, c: PlannedChange, diags:
         await tx.workload.delete({ where: { namespace_name: { namespace: c.prev!.namespace, name: c.prev!.name } } });
         return;
       }
-      const data = { ...row, updatedAt: new Date() };
+      const data = { ...row, ports: row.ports as Prisma.InputJsonValue, updatedAt: new Date() };
       await tx.workload.upsert({ where: { namespace_name: { namespace: row.namespace, name: row.name } }, create: data, update: data });
       return;
     }
