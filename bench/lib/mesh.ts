@@ -68,6 +68,7 @@ const workloadSpec = (i: number, version: string) => ({
   labels: { app: serviceName(i), version },
   serviceAccount: serviceName(i),
   addresses: [`10.${(i >> 8) & 255}.${i & 255}.${version === 'v1' ? 1 : 2}`],
+  ports: {} as Record<string, number>,
 });
 
 /**

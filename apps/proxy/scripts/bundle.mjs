@@ -1,0 +1,23 @@
+#!/usr/bin/env node
+// Bundles the proxy into one ES module (apps/proxy/dist/tern-proxy.mjs) run by plain `node`:
+// no TypeScript loader in memory or on the start-up path, which matters for a process that runs
+// next to every workload. Dependencies with native or data files stay external.
+import { build } from 'esbuild';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const app = path.resolve(here, '..');
+await build({
+  entryPoints: [path.join(app, 'src/main.ts')],
+  outfile: path.join(app, 'dist/tern-proxy.mjs'),
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'esm',
+  sourcemap: true,
+  logLevel: 'warning',
+  // protobufjs/@grpc read .proto files relative to their package at run time.
+  external: ['@grpc/grpc-js', '@grpc/proto-loader', '@grpc/grpc-js-xds', 'protobufjs', 'pino', 'thread-stream', 'pino-pretty'],
+  banner: { js: "import { createRequire as __ternCreateRequire } from 'node:module'; const require = __ternCreateRequire(import.meta.url);" },
+});
