@@ -13,13 +13,18 @@ export interface AnyMessage {
 export interface StructMessage {
   fields?: Record<string, ValueMessage>;
 }
+/**
+ * google.protobuf.Value as grpc-js carries it. Its definition comes from protobufjs' bundled
+ * well-known types, whose field names are camelCase even under keepCase: snake_case keys would be
+ * silently dropped on the wire.
+ */
 export interface ValueMessage {
-  null_value?: string;
-  number_value?: number;
-  string_value?: string;
-  bool_value?: boolean;
-  struct_value?: StructMessage;
-  list_value?: { values?: ValueMessage[] };
+  nullValue?: string;
+  numberValue?: number;
+  stringValue?: string;
+  boolValue?: boolean;
+  structValue?: StructMessage;
+  listValue?: { values?: ValueMessage[] };
 }
 
 export interface NodeMessage {
@@ -135,11 +140,11 @@ export function structToPlain(struct: StructMessage | undefined): JsonObject {
 }
 
 function valueToPlain(v: ValueMessage): Json {
-  if (v.struct_value !== undefined) return structToPlain(v.struct_value);
-  if (v.list_value !== undefined) return (v.list_value.values ?? []).map(valueToPlain);
-  if (v.string_value !== undefined) return v.string_value;
-  if (v.number_value !== undefined) return v.number_value;
-  if (v.bool_value !== undefined) return v.bool_value;
+  if (v.structValue != null) return structToPlain(v.structValue);
+  if (v.listValue != null) return (v.listValue.values ?? []).map(valueToPlain);
+  if (v.stringValue != null) return v.stringValue;
+  if (v.numberValue != null) return v.numberValue;
+  if (v.boolValue != null) return v.boolValue;
   return null;
 }
 
@@ -151,10 +156,10 @@ export function plainToStruct(obj: JsonObject): StructMessage {
 }
 
 function plainToValue(v: Json): ValueMessage {
-  if (v === null) return { null_value: 'NULL_VALUE' };
-  if (typeof v === 'string') return { string_value: v };
-  if (typeof v === 'number') return { number_value: v };
-  if (typeof v === 'boolean') return { bool_value: v };
-  if (Array.isArray(v)) return { list_value: { values: v.map(plainToValue) } };
-  return { struct_value: plainToStruct(v) };
+  if (v === null) return { nullValue: 'NULL_VALUE' };
+  if (typeof v === 'string') return { stringValue: v };
+  if (typeof v === 'number') return { numberValue: v };
+  if (typeof v === 'boolean') return { boolValue: v };
+  if (Array.isArray(v)) return { listValue: { values: v.map(plainToValue) } };
+  return { structValue: plainToStruct(v) };
 }

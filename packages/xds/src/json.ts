@@ -22,6 +22,8 @@ export class XdsJsonError extends Error {
   }
 }
 
+// google/protobuf/struct.proto comes from protobufjs' bundled definitions, whose Value fields are
+// camelCase (stringValue, structValue, ...) whatever keepCase says; Any keeps type_url.
 const WRAPPERS = new Set([
   'google.protobuf.DoubleValue',
   'google.protobuf.FloatValue',
@@ -115,12 +117,12 @@ function scalarFromJson(fieldType: string, value: unknown, path: string): unknow
 }
 
 function structValueFromJson(value: unknown, path: string): unknown {
-  if (value === null) return { null_value: 'NULL_VALUE' };
-  if (typeof value === 'number') return { number_value: value };
-  if (typeof value === 'string') return { string_value: value };
-  if (typeof value === 'boolean') return { bool_value: value };
-  if (Array.isArray(value)) return { list_value: { values: value.map((v, i) => structValueFromJson(v, join(path, i))) } };
-  if (isPlainObject(value)) return { struct_value: structFromJson(value, path) };
+  if (value === null) return { nullValue: 'NULL_VALUE' };
+  if (typeof value === 'number') return { numberValue: value };
+  if (typeof value === 'string') return { stringValue: value };
+  if (typeof value === 'boolean') return { boolValue: value };
+  if (Array.isArray(value)) return { listValue: { values: value.map((v, i) => structValueFromJson(v, join(path, i))) } };
+  if (isPlainObject(value)) return { structValue: structFromJson(value, path) };
   throw new XdsJsonError(path, 'must be a JSON value');
 }
 
@@ -262,11 +264,11 @@ export function validateJson(typeNameOrUrl: string, json: unknown): void {
 const TO_OBJECT: protobuf.IConversionOptions = { longs: Number, enums: String, bytes: String, defaults: false, oneofs: false };
 
 function structValueToJson(v: Record<string, unknown>): Json {
-  if ('struct_value' in v) return structToJson(v.struct_value as Record<string, unknown>);
-  if ('list_value' in v) return ((v.list_value as { values?: Record<string, unknown>[] }).values ?? []).map(structValueToJson);
-  if ('string_value' in v) return v.string_value as string;
-  if ('number_value' in v) return v.number_value as number;
-  if ('bool_value' in v) return v.bool_value as boolean;
+  if ('structValue' in v) return structToJson(v.structValue as Record<string, unknown>);
+  if ('listValue' in v) return ((v.listValue as { values?: Record<string, unknown>[] }).values ?? []).map(structValueToJson);
+  if ('stringValue' in v) return v.stringValue as string;
+  if ('numberValue' in v) return v.numberValue as number;
+  if ('boolValue' in v) return v.boolValue as boolean;
   return null;
 }
 

@@ -120,6 +120,15 @@ test('ADS service definition and Struct helpers', () => {
   assert.equal(svc.DeltaAggregatedResources!.path, '/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources');
   const meta = { NAMESPACE: 'default', LABELS: { app: 'reviews', version: 'v2' }, PORTS: [9080], MTLS: true, NOTHING: null };
   assert.deepEqual(structToPlain(plainToStruct(meta)), meta);
+  // Over the wire, through grpc-js' own serializers: the metadata must survive.
+  const method = svc.StreamAggregatedResources!;
+  const bytes = method.requestSerialize({ type_url: TYPE_URL.cluster, node: { id: 'p1', metadata: plainToStruct(meta) } });
+  const back = method.requestDeserialize(bytes) as { node: { id: string; metadata: Parameters<typeof structToPlain>[0] } };
+  assert.equal(back.node.id, 'p1');
+  assert.deepEqual(structToPlain(back.node.metadata), meta);
+  // And through the JSON mapping (bootstrap files carry metadata as plain JSON).
+  const node = { id: 'p1', metadata: meta, locality: { zone: 'a' } };
+  assert.deepEqual(decodeJson('envoy.config.core.v3.Node', encodeJson('envoy.config.core.v3.Node', node)), node);
   assert.equal(durationMs('1.25s'), 1250);
   assert.equal(durationMs(undefined), undefined);
 });
