@@ -3,4 +3,3 @@ export * from './json.ts';
 export * from './types.ts';
 export * from './names.ts';
 export * from './ads.ts';
-export * from './extra-protos.ts';

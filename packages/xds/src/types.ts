@@ -44,3 +44,9 @@ export const EXTENSION_TYPE_URL = {
   fileAccessLog: 'type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog',
   stdoutAccessLog: 'type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog',
 } as const;
+
+/** Retry extensions inside Any fields (Istio's default retry policy names previous_hosts). */
+export const RETRY_TYPE_URL = {
+  previousHosts: 'type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate',
+  previousPriorities: 'type.googleapis.com/envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig',
+} as const;

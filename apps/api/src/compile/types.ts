@@ -42,6 +42,11 @@ export interface ProxyIdentity {
   upstreams: { host: string; port: number; localPort: number }[];
   /** APP_PORTS: service port -> the port the local app listens on (local mode); default the service port's targetPort ?? number. */
   appPorts: Record<string, number>;
+  /**
+   * EGRESS_HOSTS: Istio Sidecar egress hosts ("./*", "ns/*", "*\/host", "*\/*") limiting what the
+   * proxy receives; absent = ["./*"] plus the UPSTREAMS hosts. Ignored for proxyless clients.
+   */
+  egressHosts?: string[];
   /** Everything else from the metadata, untouched. */
   metadata: JsonObject;
 }
@@ -58,6 +63,15 @@ export interface CompileOptions {
   domainSuffix: string;
   /** Trust domain for SPIFFE identities (later: mTLS). */
   trustDomain: string;
+  /**
+   * Emit Istio mutual TLS to mesh-internal upstreams (DestinationRule ISTIO_MUTUAL and auto-mTLS),
+   * with SDS secrets `default` (workload certificate) and `ROOTCA` (trust bundle). Default false.
+   */
+  mtls?: boolean;
+  /** Istio's root namespace (mesh-wide DestinationRules); default "istio-system". */
+  rootNamespace?: string;
+  /** Cluster id in endpoint metadata (`istio.workload`); default "Kubernetes". */
+  clusterId?: string;
 }
 
 /**

@@ -1,4 +1,6 @@
-import { resolveHost, serviceFqdn, type ServiceRecord, type WorkloadRecord } from '@tern/shared';
+import { resolveHost, type ServiceRecord, type WorkloadRecord } from '@tern/shared';
+import { arr, backsService, exportScope, hostMatches, labelsOf, scopeIncludes, selects, serviceHosts, str, type Scope } from '../mesh-model.ts';
+
 import { HostPatternIndex, LabelIndex, SelectorIndex, StringSearch, inScanOrder, pushTo } from './indexes.ts';
 import {
   info,
@@ -11,6 +13,9 @@ import {
   type ServiceEntrySpecView,
   type VirtualServiceSpecView,
 } from './model.ts';
+
+// Re-exported for the checks, which import their vocabulary from here.
+export { arr, exportScope, hostMatches, labelsOf, scopeIncludes, selects, str, type Scope };
 
 // The indexed view of the mesh every check reads: resources grouped by kind with namespaces
 // defaulted, registry lookups by host, and the small pieces of Istio semantics (host resolution,
@@ -26,40 +31,11 @@ export interface AnalyzeOptions {
 export const DEFAULT_NAMESPACE = 'default';
 export const DEFAULT_ROOT_NAMESPACE = 'istio-system';
 
-/** Arrays from resources that did not come through the schema may be missing or malformed. */
-export function arr<T>(x: readonly T[] | null | undefined): readonly T[] {
-  return Array.isArray(x) ? x : [];
-}
-
-export function str(x: unknown): string | undefined {
-  return typeof x === 'string' && x !== '' ? x : undefined;
-}
-
-export function labelsOf(x: Record<string, string> | null | undefined): Record<string, string> {
-  return x !== null && typeof x === 'object' && !Array.isArray(x) ? x : {};
-}
-
-/** True when every key/value of `selector` is present in `labels` (an empty selector selects all). */
-export function selects(selector: Record<string, string>, labels: Record<string, string>): boolean {
-  for (const [k, v] of Object.entries(selector)) if (labels[k] !== v) return false;
-  return true;
-}
-
 export function formatLabels(labels: Record<string, string>): string {
   return Object.keys(labels)
     .sort()
     .map((k) => `${k}=${labels[k]}`)
     .join(',');
-}
-
-/** Istio host wildcard: "*" matches anything, "*.example.com" matches any name ending in ".example.com". */
-export function hostMatches(pattern: string, host: string): boolean {
-  if (pattern === host || pattern === '*') return true;
-  if (pattern.startsWith('*')) {
-    const suffix = pattern.slice(1);
-    return host.length > suffix.length && host.endsWith(suffix);
-  }
-  return false;
 }
 
 /** A string pattern of security policy, by form: see parseGlob. */
@@ -96,28 +72,6 @@ export function globMatching(pattern: string, search: StringSearch): number[] {
   if (g.form === 'any') return search.all();
   if (g.form === 'exact') return search.equalTo(g.text);
   return g.form === 'prefix' ? search.withPrefix(g.text) : search.withSuffix(g.text);
-}
-
-/**
- * The namespaces a resource with this exportTo is visible in, or "all". Absent/empty exportTo and
- * "*" mean all namespaces; "." is the resource's own namespace; "~" is none.
- */
-export type Scope = 'all' | ReadonlySet<string>;
-
-export function exportScope(exportTo: readonly string[] | undefined, ownNamespace: string): Scope {
-  const list = arr(exportTo);
-  if (list.length === 0) return 'all';
-  const out = new Set<string>();
-  for (const e of list) {
-    if (e === '*') return 'all';
-    if (e === '.') out.add(ownNamespace);
-    else if (e !== '~') out.add(e);
-  }
-  return out;
-}
-
-export function scopeIncludes(scope: Scope, namespace: string): boolean {
-  return scope === 'all' || scope.has(namespace);
 }
 
 export function scopesOverlap(a: Scope, b: Scope): boolean {
@@ -277,9 +231,7 @@ export class MeshIndex {
 
   /** Every name a registry service answers to: its default FQDN first, then its declared hosts. */
   hostsOf(svc: ServiceRecord): string[] {
-    const hosts = new Set<string>([serviceFqdn(svc.name, svc.namespace, this.domainSuffix)]);
-    for (const h of arr(svc.hosts)) if (str(h)) hosts.add(h.toLowerCase());
-    return [...hosts];
+    return serviceHosts(svc, this.domainSuffix);
   }
 
   resolve(host: string, namespace: string): string {
@@ -359,11 +311,7 @@ export class MeshIndex {
     ]);
     const out = candidates
       .map((i) => index.items[i] as WorkloadRecord)
-      .filter((w) => {
-        const labels = labelsOf(w.labels);
-        if (hasLabels && selects(svcLabels, labels)) return true;
-        return labels['app'] === svc.name || labels['app.kubernetes.io/name'] === svc.name;
-      });
+      .filter((w) => backsService(svc, w));
     this.memberCache.set(svc, out);
     return out;
   }

@@ -1,0 +1,348 @@
+import { clusterName, type JsonObject } from '@tern/xds';
+import type { MeshSnapshot, WorkloadRow } from '../store/snapshot.ts';
+import { arr, backsService, hostMatches, labelsOf, scopeIncludes } from '../policy/mesh-model.ts';
+import { clusterDiscovery, inboundCluster, outboundCluster, passthroughCluster, proxylessCanUse, type ClusterContext } from './cluster.ts';
+import { clusterLoadAssignment, dnsLoadAssignment, workloadPort } from './endpoints.ts';
+import { apiListener, FORWARD_PROXY_ROUTE, hcm, hcmFilter, inboundRouteConfig, listener, tcpProxyFilter, virtualInbound, virtualOutbound } from './listeners.ts';
+import { MeshModel, type PortModel, type ServiceModel } from './model.ts';
+import { effectivePolicy } from './policy.ts';
+import { domainsFor, hostNames, httpRoutes, tcpTarget, virtualServiceDestinations, type RouteContext } from './routes.ts';
+import type { CompileOptions, PreparedMesh, ProxyIdentity, ProxyResources } from './types.ts';
+import { cmpStr, Interner, labelsKey, ObjectIds, sortedMap } from './util.ts';
+
+// prepareMesh: index a revision once, then compile per proxy from caches. Everything a proxy gets
+// is interned by the inputs that decide it, so proxies with identical output share objects.
+
+
+type Kind = ProxyIdentity['kind'];
+
+interface Outbound {
+  clusters: Map<string, JsonObject>;
+  endpoints: Map<string, JsonObject>;
+}
+
+/** What decides a proxy's view of routes and DestinationRules: its namespace, and its labels only when some policy reads them. */
+interface ClientView {
+  key: string;
+  namespace: string;
+  labels: Record<string, string>;
+  kind: Kind;
+}
+
+class Prepared implements PreparedMesh {
+  private readonly model: MeshModel;
+  private readonly clusterCtx: { sidecar: ClusterContext; proxyless: ClusterContext };
+  private readonly clusterId: string;
+  private readonly labelsMatter: boolean;
+  private readonly ids = new ObjectIds();
+  private readonly scopes = new Interner<ServiceModel[]>();
+  private readonly outbound = new Interner<Outbound>();
+  private readonly clusters = new Interner<JsonObject>();
+  private readonly loadAssignments = new Interner<JsonObject>();
+  private readonly vhosts = new Interner<JsonObject>();
+  private readonly routeConfigs = new Interner<JsonObject>();
+  private readonly listeners = new Interner<JsonObject>();
+  private readonly results = new Interner<ProxyResources>();
+
+  constructor(
+    mesh: MeshSnapshot,
+    readonly revision: string,
+    private readonly options: CompileOptions,
+  ) {
+    this.model = new MeshModel(mesh, options.domainSuffix, options.rootNamespace ?? 'istio-system');
+    const mtls = options.mtls ?? false;
+    this.clusterCtx = {
+      sidecar: { proxyless: false, mtls, trustDomain: options.trustDomain },
+      proxyless: { proxyless: true, mtls, trustDomain: options.trustDomain },
+    };
+    this.clusterId = options.clusterId ?? 'Kubernetes';
+    this.labelsMatter = this.model.virtualServices.some((v) => v.usesSourceLabels) || this.model.destinationRules.some((d) => d.selector !== undefined);
+  }
+
+  compileFor(proxy: ProxyIdentity): ProxyResources {
+    const workload = proxy.workload ? this.model.workloadsByKey.get(`${proxy.namespace}/${proxy.workload}`) : undefined;
+    const labels = workload ? labelsOf(workload.labels) : proxy.labels;
+    const view: ClientView = {
+      key: `${proxy.namespace}|${proxy.kind}|${this.labelsMatter ? labelsKey(labels) : ''}`,
+      namespace: proxy.namespace,
+      labels,
+      kind: proxy.kind,
+    };
+    const scope = this.scopeFor(proxy);
+    const scopeKey = this.ids.of(scope);
+    // The whole result depends on these and nothing else (node.id does not change resources).
+    const key = JSON.stringify([
+      scopeKey,
+      view.key,
+      proxy.interception,
+      proxy.outboundPort,
+      proxy.inboundPort,
+      proxy.upstreams,
+      proxy.appPorts,
+      workload ? [workload.name, workload.addresses, workload.ports] : null,
+      workload ? null : labelsKey(proxy.labels),
+    ]);
+    return this.results.get(key, () => this.build(proxy, view, scope, workload));
+  }
+
+  // ---- scoping -----------------------------------------------------------------------------
+
+  private scopeFor(proxy: ProxyIdentity): ServiceModel[] {
+    const ns = proxy.namespace;
+    if (proxy.kind === 'proxyless') return this.scopes.get(`proxyless|${ns}`, () => this.firstPerHost(this.model.services.filter((s) => scopeIncludes(s.scope, ns)), ns));
+    const egress = proxy.egressHosts ?? ['./*'];
+    const upstreamHosts = proxy.upstreams.map((u) => this.model.resolve(u.host, ns)).sort();
+    return this.scopes.get(JSON.stringify(['sidecar', ns, egress, upstreamHosts]), () => {
+      const chosen = new Set<ServiceModel>();
+      for (const s of this.model.services) {
+        if (!scopeIncludes(s.scope, ns)) continue;
+        if (egress.some((e) => this.egressAllows(e, s, ns)) || upstreamHosts.includes(s.host)) chosen.add(s);
+      }
+      // Closure: what the VirtualServices of reachable hosts route or mirror to is reachable too.
+      const queue = [...chosen];
+      while (queue.length > 0) {
+        const s = queue.pop()!;
+        const vs = this.model.virtualServiceFor(s.host, ns);
+        if (!vs) continue;
+        for (const h of virtualServiceDestinations(vs, this.model)) {
+          for (const d of this.model.servicesMatching(h, ns)) {
+            if (!chosen.has(d)) {
+              chosen.add(d);
+              queue.push(d);
+            }
+          }
+        }
+      }
+      return this.firstPerHost(chosen, ns);
+    });
+  }
+
+  /** One service per host (a registry service before a ServiceEntry of the same name), sorted. */
+  private firstPerHost(services: Iterable<ServiceModel>, ns: string): ServiceModel[] {
+    return [...services].filter((s) => this.model.serviceFor(s.host, ns) === s).sort((a, b) => cmpStr(a.id, b.id));
+  }
+
+  /** Istio Sidecar egress host "namespace/host" against a service. */
+  private egressAllows(entry: string, s: ServiceModel, proxyNs: string): boolean {
+    const slash = entry.indexOf('/');
+    const nsPart = entry.slice(0, slash);
+    const hostPart = entry.slice(slash + 1);
+    if (nsPart === '~') return false;
+    if (nsPart !== '*' && (nsPart === '.' ? proxyNs : nsPart) !== s.namespace) return false;
+    if (hostPart === '*') return true;
+    if (hostPart.includes('*')) return hostMatches(hostPart, s.host) || hostPart === s.host;
+    return s.host === hostPart || hostNames(s, s.namespace).includes(hostPart);
+  }
+
+  // ---- outbound: clusters and endpoints ------------------------------------------------------
+
+  private routeContext(view: ClientView): RouteContext {
+    return { model: this.model, namespace: view.namespace, labels: view.labels, proxyless: view.kind === 'proxyless' };
+  }
+
+  private outboundFor(scope: ServiceModel[], view: ClientView): Outbound {
+    return this.outbound.get(`${this.ids.of(scope)}#${view.key}`, () => {
+      const clusters = new Map<string, JsonObject>();
+      const endpoints = new Map<string, JsonObject>();
+      const proxyless = view.kind === 'proxyless';
+      const ctx = proxyless ? this.clusterCtx.proxyless : this.clusterCtx.sidecar;
+      for (const svc of scope) {
+        if (proxyless && !proxylessCanUse(svc)) continue;
+        const dr = this.model.destinationRuleFor(svc, view.namespace, view.labels);
+        const subsets: Array<{ name: string | undefined; labels: Record<string, string> | undefined }> = [{ name: undefined, labels: undefined }];
+        for (const s of arr(dr?.spec.subsets)) if (s.name) subsets.push({ name: s.name, labels: labelsOf(s.labels) });
+        for (const port of svc.ports) {
+          if (proxyless && !port.http) continue;
+          for (const subset of subsets) {
+            const name = clusterName({ direction: 'outbound', port: port.number, ...(subset.name ? { subset: subset.name } : {}), host: svc.host });
+            const drKey = dr ? `${dr.namespace}/${dr.name}` : '';
+            const discovery = clusterDiscovery(svc);
+            const cluster = this.clusters.get(`${svc.id}#${name}#${drKey}#${view.kind}`, () => {
+              const dns = discovery === 'STRICT_DNS' || discovery === 'LOGICAL_DNS' ? dnsLoadAssignment(name, svc, port, subset.labels, this.clusterId) : undefined;
+              return outboundCluster(svc, port, subset.name, effectivePolicy(dr, port.number, subset.name), ctx, dns);
+            });
+            clusters.set(name, cluster);
+            if (cluster['type'] === 'EDS') {
+              endpoints.set(
+                name,
+                this.loadAssignments.get(`${svc.id}#${name}#${labelsKey(subset.labels ?? {})}`, () => clusterLoadAssignment(name, svc, port, subset.labels, this.clusterId, ctx.mtls)),
+              );
+            }
+          }
+        }
+      }
+      return { clusters, endpoints };
+    });
+  }
+
+  // ---- routes ------------------------------------------------------------------------------
+
+  private virtualHost(svc: ServiceModel, port: PortModel, view: ClientView, domains: 'bare' | 'port' | 'any'): JsonObject {
+    return this.vhosts.get(`${svc.id}|${port.number}|${view.key}|${domains}`, () => ({
+      name: `${svc.host}:${port.number}`,
+      domains: domains === 'any' ? ['*'] : domainsFor(svc, port, view.namespace, domains === 'bare'),
+      routes: httpRoutes(svc, port, this.routeContext(view)),
+    }));
+  }
+
+  /** A route configuration from virtual hosts, interned by name and the identity of its hosts. */
+  private routeConfig(name: string, vhosts: JsonObject[]): JsonObject {
+    return this.routeConfigs.get(`${name}#${vhosts.map((v) => this.ids.of(v)).join(',')}`, () => {
+      // Two hosts may claim one name (a service host and a ServiceEntry host, say): Envoy rejects
+      // duplicate domains, so the first in order keeps it.
+      const taken = new Set<string>();
+      const out: JsonObject[] = [];
+      for (const v of vhosts) {
+        const domains = v['domains'] as string[];
+        const free = domains.filter((d) => !taken.has(d));
+        for (const d of free) taken.add(d);
+        if (free.length === 0) continue;
+        out.push(free.length === domains.length ? v : { ...v, domains: free });
+      }
+      return { name, virtual_hosts: out, validate_clusters: false };
+    });
+  }
+
+  private allowAny(): JsonObject {
+    return this.vhosts.get('allow_any', () => ({
+      name: 'allow_any',
+      domains: ['*'],
+      routes: [{ name: 'allow_any', match: { prefix: '/' }, route: { cluster: 'PassthroughCluster', timeout: '0s', max_stream_duration: { max_stream_duration: '0s', grpc_timeout_header_max: '0s' } } }],
+    }));
+  }
+
+  // ---- per proxy -----------------------------------------------------------------------------
+
+  private build(proxy: ProxyIdentity, view: ClientView, scope: ServiceModel[], workload: WorkloadRow | undefined): ProxyResources {
+    const out = this.outboundFor(scope, view);
+    const clusters = new Map(out.clusters);
+    const endpoints = out.endpoints;
+    const routes = new Map<string, JsonObject>();
+    const listeners = new Map<string, JsonObject>();
+
+    if (proxy.kind === 'proxyless') {
+      for (const svc of scope) {
+        if (!proxylessCanUse(svc)) continue;
+        const httpPorts = svc.ports.filter((p) => p.http);
+        for (const port of httpPorts) {
+          const rcName = `${svc.host}:${port.number}`;
+          routes.set(rcName, this.routeConfig(rcName, [this.virtualHost(svc, port, view, 'bare')]));
+          const names = hostNames(svc, view.namespace).map((n) => `${n}:${port.number}`);
+          if (svc.ports.length === 1) names.push(...hostNames(svc, view.namespace));
+          for (const n of names) if (!listeners.has(n)) listeners.set(n, this.listeners.get(`api|${n}|${rcName}`, () => apiListener(n, rcName)));
+        }
+      }
+      return this.finish(listeners, routes, clusters, endpoints);
+    }
+
+    if (proxy.interception === 'REDIRECT') this.redirectOutbound(proxy, view, scope, listeners, routes, clusters);
+    else this.localOutbound(proxy, view, scope, listeners, routes);
+    this.inbound(proxy, view, workload, listeners, clusters);
+    return this.finish(listeners, routes, clusters, endpoints);
+  }
+
+  /** Services of the scope by port number, HTTP and TCP apart. */
+  private byPort(scope: ServiceModel[]): Map<number, { http: Array<[ServiceModel, PortModel]>; tcp: Array<[ServiceModel, PortModel]> }> {
+    const m = new Map<number, { http: Array<[ServiceModel, PortModel]>; tcp: Array<[ServiceModel, PortModel]> }>();
+    for (const svc of scope) {
+      for (const p of svc.ports) {
+        const e = m.get(p.number) ?? m.set(p.number, { http: [], tcp: [] }).get(p.number)!;
+        (p.http ? e.http : e.tcp).push([svc, p]);
+      }
+    }
+    return new Map([...m].sort(([a], [b]) => a - b));
+  }
+
+  private localOutbound(proxy: ProxyIdentity, view: ClientView, scope: ServiceModel[], listeners: Map<string, JsonObject>, routes: Map<string, JsonObject>): void {
+    if (proxy.outboundPort > 0) {
+      const vhosts: JsonObject[] = [];
+      for (const [, e] of this.byPort(scope)) for (const [svc, port] of e.http) vhosts.push(this.virtualHost(svc, port, view, port.number === 80 ? 'bare' : 'port'));
+      routes.set(FORWARD_PROXY_ROUTE, this.routeConfig(FORWARD_PROXY_ROUTE, vhosts));
+      const name = `127.0.0.1_${proxy.outboundPort}`;
+      listeners.set(name, this.listeners.get(`fwd|${name}`, () => listener(name, '127.0.0.1', proxy.outboundPort, [{ filters: [hcmFilter(hcm(FORWARD_PROXY_ROUTE, { rds: FORWARD_PROXY_ROUTE }, 'outbound'))] }], 'OUTBOUND')));
+    }
+    for (const u of proxy.upstreams) {
+      const host = this.model.resolve(u.host, view.namespace);
+      const svc = this.model.serviceFor(host, view.namespace);
+      const port = svc?.ports.find((p) => p.number === u.port);
+      const name = `127.0.0.1_${u.localPort}`;
+      if (svc && port && !port.http) {
+        const target = tcpTarget(svc, port, this.routeContext(view));
+        listeners.set(name, this.listeners.get(`up-tcp|${name}|${host}|${u.port}|${JSON.stringify(target)}`, () => listener(name, '127.0.0.1', u.localPort, [{ filters: [tcpProxyFilter(`outbound|${u.port}||${host}`, target)] }], 'OUTBOUND')));
+        continue;
+      }
+      // The app talks to 127.0.0.1:localPort, so its Host header names no service: everything on
+      // this listener is for the one upstream (domains "*"). Unknown upstreams still get a
+      // listener, routing to the cluster they would have (503 until the service appears).
+      const vhost = svc && port
+        ? this.virtualHost(svc, port, view, 'any')
+        : this.vhosts.get(`missing|${host}|${u.port}`, () => ({
+            name: `${host}:${u.port}`,
+            domains: ['*'],
+            routes: [{ name: 'default', match: { prefix: '/' }, route: { cluster: clusterName({ direction: 'outbound', port: u.port, host }), timeout: '0s' } }],
+          }));
+      routes.set(name, this.routeConfig(name, [vhost]));
+      listeners.set(name, this.listeners.get(`up-http|${name}`, () => listener(name, '127.0.0.1', u.localPort, [{ filters: [hcmFilter(hcm(name, { rds: name }, 'outbound'))] }], 'OUTBOUND')));
+    }
+  }
+
+  private redirectOutbound(proxy: ProxyIdentity, view: ClientView, scope: ServiceModel[], listeners: Map<string, JsonObject>, routes: Map<string, JsonObject>, clusters: Map<string, JsonObject>): void {
+    clusters.set('PassthroughCluster', this.clusters.get('PassthroughCluster', () => passthroughCluster('PassthroughCluster')));
+    listeners.set('virtualOutbound', this.listeners.get(`virtualOutbound|${proxy.outboundPort}`, () => virtualOutbound(proxy.outboundPort || 15001)));
+    for (const [number, e] of this.byPort(scope)) {
+      const name = `0.0.0.0_${number}`;
+      if (e.http.length > 0) {
+        const rcName = String(number);
+        routes.set(rcName, this.routeConfig(rcName, [...e.http.map(([svc, port]) => this.virtualHost(svc, port, view, 'bare')), this.allowAny()]));
+        listeners.set(name, this.listeners.get(`port-http|${number}`, () => listener(name, '0.0.0.0', number, [{ filters: [hcmFilter(hcm(name, { rds: rcName }, 'outbound'))] }], 'OUTBOUND', { bind_to_port: false })));
+      } else {
+        // Without service addresses a TCP port can go to one service only: the first by host.
+        const [svc, port] = e.tcp[0]!;
+        const target = tcpTarget(svc, port, this.routeContext(view));
+        listeners.set(name, this.listeners.get(`port-tcp|${number}|${svc.host}|${JSON.stringify(target)}`, () => listener(name, '0.0.0.0', number, [{ filters: [tcpProxyFilter(`outbound|${number}||${svc.host}`, target)] }], 'OUTBOUND', { bind_to_port: false })));
+      }
+    }
+  }
+
+  /** The proxy's own services: those its workload backs (by registry labels, else the LABELS it sent). */
+  private ownServices(proxy: ProxyIdentity, workload: WorkloadRow | undefined): ServiceModel[] {
+    if (workload) return (this.model.servicesOfWorkload.get(`${workload.namespace}/${workload.name}`) ?? []).filter((s) => s.isDefaultHost);
+    if (Object.keys(proxy.labels).length === 0) return [];
+    return this.model.services.filter((s) => s.kind === 'service' && s.isDefaultHost && backsService(s, { namespace: proxy.namespace, labels: proxy.labels }));
+  }
+
+  private inbound(proxy: ProxyIdentity, _view: ClientView, workload: WorkloadRow | undefined, listeners: Map<string, JsonObject>, clusters: Map<string, JsonObject>): void {
+    const ports = new Map<number, PortModel>();
+    for (const svc of this.ownServices(proxy, workload)) for (const p of svc.ports) if (!ports.has(p.number)) ports.set(p.number, p);
+    const chains: JsonObject[] = [];
+    const address = workload?.addresses[0] ?? '0.0.0.0';
+    for (const [number, port] of [...ports].sort(([a], [b]) => a - b)) {
+      const appPort = proxy.appPorts[String(number)] ?? port.targetPort ?? number;
+      const cname = clusterName({ direction: 'inbound', port: number });
+      const filters = (statPrefix: string): JsonObject[] =>
+        port.http ? [hcmFilter(hcm(statPrefix, { inline: inboundRouteConfig(number) }, 'inbound'))] : [tcpProxyFilter(statPrefix, { cluster: cname })];
+      if (proxy.interception === 'REDIRECT') {
+        chains.push({ name: `0.0.0.0_${appPort}`, filter_chain_match: { destination_port: appPort }, filters: filters(`inbound_0.0.0.0_${appPort}`) });
+      } else {
+        const listenPort = workload ? workloadPort(workload, port) : (port.targetPort ?? number);
+        // The sidecar and the app would share address and port: only a distinct port can be proxied.
+        if (listenPort === appPort) continue;
+        const name = `${address}_${listenPort}`;
+        listeners.set(name, this.listeners.get(`in|${name}|${number}|${port.http}`, () => listener(name, address, listenPort, [{ filters: filters(`inbound_${name}`) }], 'INBOUND')));
+      }
+      clusters.set(cname, this.clusters.get(`${cname}#${appPort}#${port.h2}`, () => inboundCluster(number, appPort, port)));
+    }
+    if (proxy.interception === 'REDIRECT') {
+      clusters.set('InboundPassthroughCluster', this.clusters.get('InboundPassthroughCluster', () => passthroughCluster('InboundPassthroughCluster')));
+      listeners.set('virtualInbound', this.listeners.get(`virtualInbound|${proxy.inboundPort}|${chains.map((c) => JSON.stringify(c)).join()}`, () => virtualInbound(proxy.inboundPort, chains)));
+    }
+  }
+
+  private finish(listeners: Map<string, JsonObject>, routes: Map<string, JsonObject>, clusters: Map<string, JsonObject>, endpoints: Map<string, JsonObject>): ProxyResources {
+    return { listeners: sortedMap(listeners), routes: sortedMap(routes), clusters: sortedMap(clusters), endpoints: sortedMap(endpoints) };
+  }
+}
+
+export function prepareMesh(mesh: MeshSnapshot, revision: string, options: CompileOptions): PreparedMesh {
+  return new Prepared(mesh, revision, options);
+}
