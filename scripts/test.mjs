@@ -21,9 +21,9 @@ function findTests(dir) {
   return out;
 }
 
-const all = args.length ? args : ['packages', 'apps'].flatMap((d) => fs.readdirSync(path.join(root, d)).map((p) => path.join(d, p, 'test'))).flatMap((d) => findTests(path.join(root, d))).sort();
+const all = args.length ? args : ['packages', 'apps'].flatMap((d) => fs.readdirSync(path.join(root, d)).map((p) => path.join(d, p, 'test'))).concat('e2e').flatMap((d) => findTests(path.join(root, d))).sort();
 // Suites built on the database test helpers run on both backends.
-const usesDb = (f) => /from '\.\/helpers\.ts'/.test(fs.readFileSync(path.join(root, f), 'utf8'));
+const usesDb = (f) => /from '[./a-z]*(api\/test\/|\.\/)helpers\.ts'/.test(fs.readFileSync(path.join(root, f), 'utf8'));
 
 function run(files, env, label) {
   return new Promise((resolve) => {
