@@ -7,6 +7,8 @@ import { ChangeFeed } from './store/changes.ts';
 import { AuthService } from './auth/service.ts';
 import { analyze } from './policy/analyze.ts';
 import type { AnalyzeFn } from './store/writer.ts';
+import { XdsServer, type XdsCompiler } from './xds/server.ts';
+import { prepareMesh, proxyIdentityFromNode } from './compile/index.ts';
 
 // The composition root: one place that builds the control plane's parts from its config.
 
@@ -19,15 +21,31 @@ export interface App {
   auth: AuthService;
   changes: ChangeFeed;
   analyze: AnalyzeFn;
+  /** The ADS server; `xds.start(host, port)` makes it listen (main.ts, tests that want it). */
+  xds: XdsServer;
   close(): Promise<void>;
 }
 
-export async function createApp(config: Config): Promise<App> {
+export interface AppOptions {
+  /** The compiler behind the ADS server (default: apps/api/src/compile). */
+  xdsCompiler?: XdsCompiler;
+}
+
+const defaultCompiler: XdsCompiler = { prepareMesh, proxyIdentityFromNode };
+
+export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   const analyzeFn: AnalyzeFn = (input) => analyze(input as Parameters<typeof analyze>[0], { domainSuffix: config.domainSuffix });
   const resources = new ResourceStore(db.prisma, analyzeFn);
   const changes = new ChangeFeed(db, resources);
   await changes.start();
+  const xds = new XdsServer(db.prisma, changes, options.xdsCompiler ?? defaultCompiler, {
+    replicaId: config.replicaId,
+    // The trust domain becomes configurable with mTLS; until then Istio's default.
+    compile: { domainSuffix: config.domainSuffix, trustDomain: 'cluster.local' },
+    debounceMs: config.xdsDebounceMs,
+    debounceMaxMs: config.xdsDebounceMaxMs,
+  });
   return {
     config,
     db,
@@ -37,7 +55,9 @@ export async function createApp(config: Config): Promise<App> {
     auth: new AuthService(db.prisma, config),
     changes,
     analyze: analyzeFn,
+    xds,
     async close() {
+      await xds.close();
       await changes.stop();
       await db.close();
     },

@@ -1,3 +1,4 @@
+import os from 'node:os';
 import path from 'node:path';
 
 // Every port, address and limit of the control plane, read once from the environment.
@@ -15,6 +16,15 @@ export interface Config {
   domainSuffix: string;
   secureCookies: boolean;
   logLevel: string;
+  /** The ADS (xDS) gRPC server. */
+  xdsHost: string;
+  xdsPort: number;
+  /** Changes are coalesced until this long after the last one… */
+  xdsDebounceMs: number;
+  /** …but never delayed more than this after the first. */
+  xdsDebounceMaxMs: number;
+  /** This replica's name in proxy status (which replica holds which proxy). */
+  replicaId: string;
 }
 
 function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0): number {
@@ -43,5 +53,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     domainSuffix: env.TERN_DOMAIN_SUFFIX ?? 'cluster.local',
     secureCookies: env.TERN_SECURE_COOKIES === 'true',
     logLevel: env.TERN_LOG_LEVEL ?? 'info',
+    xdsHost: env.TERN_XDS_HOST ?? '127.0.0.1',
+    xdsPort: int(env, 'TERN_XDS_PORT', 15010),
+    xdsDebounceMs: int(env, 'TERN_XDS_DEBOUNCE_MS', 100),
+    xdsDebounceMaxMs: int(env, 'TERN_XDS_DEBOUNCE_MAX_MS', 1000),
+    replicaId: env.TERN_REPLICA_ID?.trim() || `${os.hostname()}-${process.pid}`,
   };
 }

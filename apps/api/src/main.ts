@@ -10,8 +10,12 @@ async function main() {
   const app = await createApp(config);
   const admin = await app.auth.ensureAdmin(config.adminPassword);
   const server = await startHttpServer(app);
-  logger.info({ database: app.db.kind, location: app.db.location, url: server.url }, 'tern control plane ready');
-  const lines = [`Tern control plane: ${server.url}  (REST ${server.url}/api/v1, OpenAPI ${server.url}/api/openapi.json)`];
+  const xdsAddress = await app.xds.start(config.xdsHost, config.xdsPort);
+  logger.info({ database: app.db.kind, location: app.db.location, url: server.url, xds: xdsAddress, replica: config.replicaId }, 'tern control plane ready');
+  const lines = [
+    `Tern control plane: ${server.url}  (REST ${server.url}/api/v1, OpenAPI ${server.url}/api/openapi.json)`,
+    `xDS (ADS) server: ${xdsAddress}  (replica ${config.replicaId})`,
+  ];
   if (admin.generatedPassword) {
     lines.push(`First start: created user "admin" with password ${admin.generatedPassword}`);
     lines.push('It is shown only once. Sign in with: npx tern login --server ' + server.url + ' -u admin');

@@ -66,6 +66,7 @@ describe('compile: node metadata', () => {
 
   it('detects proxyless gRPC clients by user agent, or TERN_MODE', () => {
     assert.equal(proxyIdentityFromNode({ id: 'g', user_agent_name: 'grpc-node-js' }).kind, 'proxyless');
+    assert.equal(proxyIdentityFromNode({ id: 'g', user_agent_name: 'gRPC Node Pure JS' }).kind, 'proxyless');
     assert.equal(proxyIdentityFromNode({ id: 'g', user_agent_name: 'envoy' }).kind, 'sidecar');
     assert.equal(proxy({ TERN_MODE: 'proxyless' }).kind, 'proxyless');
     assert.equal(proxy({ TERN_MODE: 'sidecar' }, { user_agent_name: 'grpc-go' }).kind, 'sidecar');

@@ -5,6 +5,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { loadConfig, type Config } from '../src/config.ts';
 import { createApp, type App } from '../src/app.ts';
+import type { XdsCompiler } from '../src/xds/server.ts';
 import { startHttpServer } from '../src/http/server.ts';
 
 // Tests run on PGlite, or on a real PostgreSQL when TERN_TEST_DB=postgres (scripts/test.mjs
@@ -64,15 +65,31 @@ export interface TestApi {
   /** Calls the REST API; returns status and parsed body. */
   rest(method: string, p: string, body?: unknown, opts?: { token?: string | null; headers?: Record<string, string>; raw?: string }): Promise<{ status: number; body: any; headers: Headers }>;
   makeToken(role: 'viewer' | 'editor' | 'admin'): Promise<string>;
+  /** host:port of the ADS server, when started with `{ xds: … }`. */
+  xdsAddress: string | undefined;
   close(): Promise<void>;
 }
 
-export async function startTestApi(overrides: Partial<Config> = {}, db?: TestDatabase): Promise<TestApi> {
+export interface TestApiOptions {
+  /** Start the ADS server on 127.0.0.1, port 0: `true` with the real compiler, or a compiler of the test's own. */
+  xds?: true | XdsCompiler;
+}
+
+export async function startTestApi(overrides: Partial<Config> = {}, db?: TestDatabase, options: TestApiOptions = {}): Promise<TestApi> {
   const database = db ?? (await openTestDatabase());
-  const config = { ...loadConfig({}), dataDir: database.dataDir, databaseUrl: database.databaseUrl, apiPort: 0, ...overrides };
-  const app = await createApp(config);
+  const config = {
+    ...loadConfig({}),
+    dataDir: database.dataDir,
+    databaseUrl: database.databaseUrl,
+    apiPort: 0,
+    // Several test APIs may share one process (and database): each is its own replica.
+    replicaId: `test-${randomBytes(4).toString('hex')}`,
+    ...overrides,
+  };
+  const app = await createApp(config, options.xds && options.xds !== true ? { xdsCompiler: options.xds } : {});
   await app.auth.ensureAdmin(ADMIN_PASSWORD);
   const server = await startHttpServer(app, '127.0.0.1', 0);
+  const xdsAddress = options.xds ? await app.xds.start('127.0.0.1', 0) : undefined;
 
   const rest: TestApi['rest'] = async (method, p, body, opts = {}) => {
     const headers: Record<string, string> = { ...opts.headers };
@@ -113,6 +130,7 @@ export async function startTestApi(overrides: Partial<Config> = {}, db?: TestDat
     token,
     rest,
     makeToken,
+    xdsAddress,
     async close() {
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));

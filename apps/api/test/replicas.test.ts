@@ -99,7 +99,7 @@ if (onPostgres) {
       a = await startTestApi({}, db);
       b = spawn(process.execPath, ['--import', 'tsx', 'apps/api/src/main.ts'], {
         cwd: root,
-        env: { ...process.env, DATABASE_URL: db.databaseUrl, TERN_API_PORT: '0', TERN_LOG_LEVEL: 'warn' },
+        env: { ...process.env, DATABASE_URL: db.databaseUrl, TERN_API_PORT: '0', TERN_XDS_PORT: '0', TERN_LOG_LEVEL: 'warn' },
         stdio: ['ignore', 'pipe', 'inherit'],
       });
       bUrl = await new Promise<string>((resolve, reject) => {

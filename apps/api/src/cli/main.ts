@@ -16,6 +16,8 @@ Usage:
   tern analyze [-f FILE|-…] [-n NS]
   tern history KIND NAME [-n NS]
   tern rollback KIND NAME --to REVISION [-n NS]
+  tern proxy-status [-n NS] [-o table|json|yaml]
+  tern proxy-config PROXY [--type clusters|listeners|routes|endpoints] [-o table|json|yaml]
   tern version
 
 KIND: VirtualService (vs), DestinationRule (dr), ServiceEntry (se), PeerAuthentication (pa),
@@ -83,6 +85,17 @@ function age(iso: string): string {
   if (s < 7200) return `${Math.floor(s / 60)}m`;
   if (s < 172800) return `${Math.floor(s / 3600)}h`;
   return `${Math.floor(s / 86400)}d`;
+}
+
+function outputFormat(o: string | undefined): 'table' | 'json' | 'yaml' {
+  const format = o ?? 'table';
+  if (format !== 'table' && format !== 'json' && format !== 'yaml') throw new UsageError(`-o must be table, json or yaml, not "${format}"`);
+  return format;
+}
+
+function printDoc(format: 'json' | 'yaml', doc: unknown): number {
+  out(format === 'yaml' ? YAML.stringify(doc) : JSON.stringify(doc, null, 2) + '\n');
+  return EXIT.ok;
 }
 
 function table(rows: string[][]): string {
@@ -238,6 +251,55 @@ const commands: Record<string, Handler> = {
     if (!values.to || !/^\d+$/.test(values.to)) throw new UsageError('--to REVISION is required (see tern history)');
     const res = await ctx.client().history.rollback.mutate({ kind, name, namespace: values.namespace ?? 'default', toRevision: values.to });
     printResults(res.results, false);
+    return EXIT.ok;
+  },
+
+  async 'proxy-status'(args, ctx) {
+    const { values, positionals } = parse(args, { output: { type: 'string', short: 'o' } });
+    if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+    const format = outputFormat(values.output);
+    const res = await ctx.client().proxies.list.query({ namespace: values.namespace });
+    if (format !== 'table') return printDoc(format, res.proxies);
+    if (res.proxies.length === 0) {
+      err(values.namespace ? `No proxies connected in ${values.namespace} namespace.\n` : 'No proxies connected.\n');
+      return EXIT.ok;
+    }
+    const col = (p: (typeof res.proxies)[number], t: 'clusters' | 'listeners' | 'endpoints' | 'routes') => (p.status === 'DISCONNECTED' ? 'DISCONNECTED' : p.types[t].status);
+    const rows = res.proxies.map((p) => [
+      p.id,
+      p.namespace,
+      p.workload ?? '-',
+      col(p, 'clusters'),
+      col(p, 'listeners'),
+      col(p, 'endpoints'),
+      col(p, 'routes'),
+      p.replica,
+      p.convergedRevision ?? '-',
+    ]);
+    out(table([['NAME', 'NAMESPACE', 'WORKLOAD', 'CDS', 'LDS', 'EDS', 'RDS', 'REPLICA', 'VERSION'], ...rows]));
+    return EXIT.ok;
+  },
+
+  async 'proxy-config'(args, ctx) {
+    const { values, positionals } = parse(args, { output: { type: 'string', short: 'o' }, type: { type: 'string' } });
+    const id = positionals[0];
+    if (!id) throw new UsageError('a PROXY (its xDS node id, see tern proxy-status) is required: tern proxy-config PROXY');
+    if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
+    const types = ['clusters', 'listeners', 'routes', 'endpoints'] as const;
+    const type = values.type as (typeof types)[number] | undefined;
+    if (type !== undefined && !types.includes(type)) throw new UsageError(`--type must be one of ${types.join(', ')}, not "${values.type}"`);
+    const format = outputFormat(values.output);
+    const dump = await ctx.client().proxies.config.query({ id, ...(type ? { type } : {}) });
+    if (format !== 'table') return printDoc(format, dump);
+    const rows: string[][] = [];
+    for (const t of types) {
+      for (const r of dump.types[t]?.resources ?? []) rows.push([t, String(r.name ?? r.cluster_name ?? '')]);
+    }
+    if (rows.length === 0) {
+      err('No resources sent to this proxy yet.\n');
+      return EXIT.ok;
+    }
+    out(table([['TYPE', 'NAME'], ...rows]));
     return EXIT.ok;
   },
 

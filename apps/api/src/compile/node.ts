@@ -117,7 +117,8 @@ export function proxyIdentityFromNode(node: NodeMessage): ProxyIdentity {
   const mode = text(md['TERN_MODE'], 'TERN_MODE');
   if (mode !== undefined && mode !== 'sidecar' && mode !== 'proxyless') fail('TERN_MODE', 'must be "sidecar" or "proxyless"');
   const agent = node.user_agent_name ?? '';
-  const kind = mode ?? (agent.startsWith('grpc-') ? 'proxyless' : 'sidecar');
+  // gRPC's xDS clients name themselves "gRPC Node Pure JS", "gRPC Go", "grpc-java-netty"…
+  const kind = mode ?? (/^grpc/i.test(agent) ? 'proxyless' : 'sidecar');
   const interception = text(md['INTERCEPTION'], 'INTERCEPTION') ?? 'NONE';
   if (interception !== 'NONE' && interception !== 'REDIRECT') fail('INTERCEPTION', 'must be "NONE" or "REDIRECT"');
   const serviceAccount = text(md['SERVICE_ACCOUNT'], 'SERVICE_ACCOUNT');

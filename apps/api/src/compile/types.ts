@@ -22,7 +22,7 @@ export interface ProxyIdentity {
   labels: Record<string, string>;
   /** SERVICE_ACCOUNT, used when the workload is not in the registry. */
   serviceAccount?: string;
-  /** `sidecar` (a Tern proxy) or `proxyless` (a gRPC client using xds:///; detected from user agent `grpc-node-js`/`grpc-*` or TERN_MODE). */
+  /** `sidecar` (a Tern proxy) or `proxyless` (a gRPC client using xds:///; detected from a user agent starting with `grpc` (any case) or TERN_MODE). */
   kind: 'sidecar' | 'proxyless';
   /**
    * INTERCEPTION: `REDIRECT` — traffic reaches the proxy through iptables (Kubernetes): one outbound

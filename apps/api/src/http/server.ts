@@ -6,6 +6,7 @@ import { appRouter } from '../trpc/root.ts';
 import { createContext } from '../trpc/trpc.ts';
 import { openApiDocument } from '../trpc/openapi.ts';
 import { logger } from '../log.ts';
+import { register } from '../metrics.ts';
 
 // One HTTP listener for the whole API: tRPC at /api/trpc, REST at /api/v1 (generated from the
 // same procedures), the OpenAPI document, and health probes. The body is read here, once, with
@@ -58,6 +59,12 @@ export function createRequestListener(app: App) {
     const path = url.pathname;
     try {
       if (path === '/healthz') return sendJson(res, 200, { status: 'ok' });
+      // Unauthenticated, like the probes: Prometheus scrapes it without a token.
+      if (path === '/metrics') {
+        const text = await register.metrics();
+        res.writeHead(200, { 'content-type': register.contentType });
+        return res.end(text);
+      }
       if (path === '/readyz') {
         await app.db.prisma.$queryRaw`SELECT 1`;
         return sendJson(res, 200, { status: 'ready', database: app.db.kind, revision: app.changes.revision });

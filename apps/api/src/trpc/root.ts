@@ -2,6 +2,7 @@ import { router } from './trpc.ts';
 import { resourcesRouter } from './routers/resources.ts';
 import { historyRouter } from './routers/history.ts';
 import { registryRouter } from './routers/registry.ts';
+import { proxiesRouter } from './routers/proxies.ts';
 import { authRouter, tokensRouter, usersRouter } from './routers/auth.ts';
 
 export const appRouter = router({
@@ -11,6 +12,7 @@ export const appRouter = router({
   auth: authRouter,
   users: usersRouter,
   tokens: tokensRouter,
+  proxies: proxiesRouter,
 });
 
 export type AppRouter = typeof appRouter;

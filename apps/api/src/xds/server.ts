@@ -1,0 +1,313 @@
+import * as grpc from '@grpc/grpc-js';
+import { adsServiceDefinition, type AdsStream, type DeltaAdsStream, type NodeMessage } from '@tern/xds';
+import type { CompileOptions, PrepareMesh, ProxyIdentity } from '../compile/types.ts';
+import type { PrismaClient } from '../generated/prisma/client.ts';
+import type { ChangeFeed } from '../store/changes.ts';
+import { NotFoundError } from '../errors.ts';
+import { logger } from '../log.ts';
+import { xdsConnectedProxies, xdsNacksTotal, xdsPushesTotal } from '../metrics.ts';
+import { DeltaConnection, SotwConnection, type AnyConnection, type Push, type RequestOutcome } from './connection.ts';
+import { ConvergenceTracker, type ConvergenceRecord } from './convergence.ts';
+import { MeshTracker, type MeshUpdate } from './mesh.ts';
+import { TYPES, type ResourceType } from './resources.ts';
+import { proxyStatusView, type ProxyStatusView } from './status.ts';
+import { ProxyStatusStore } from './status-store.ts';
+
+// The ADS server: gRPC streams in, one Connection per stream, pushes when the mesh changes, proxy
+// status out (API and the ProxyStatus table), convergence per revision.
+
+/** What the server needs from the compiler (injected, so the protocol can be tested on its own). */
+export interface XdsCompiler {
+  prepareMesh: PrepareMesh;
+  /** Throws with a message naming the metadata key when the node is not acceptable. */
+  proxyIdentityFromNode(node: NodeMessage): ProxyIdentity;
+}
+
+export interface XdsOptions {
+  replicaId: string;
+  compile: CompileOptions;
+  debounceMs: number;
+  debounceMaxMs: number;
+  /** Status rows: flush interval, heartbeat, and when a row counts as a dead replica's. */
+  statusFlushMs?: number;
+  statusHeartbeatMs?: number;
+  statusStaleMs?: number;
+}
+
+export interface ProxyConfigDump {
+  id: string;
+  replica: string;
+  protocol: 'sotw' | 'delta';
+  meshRevision: string;
+  /** Per type: the last version sent and the resources the proxy was sent (Envoy JSON with "@type"), by name. */
+  types: Record<ResourceType, { version: string | null; resources: Record<string, unknown>[] }>;
+}
+
+interface Live {
+  conn: AnyConnection;
+  call: AdsStream | DeltaAdsStream;
+}
+
+export class XdsServer {
+  readonly mesh: MeshTracker;
+  readonly status: ProxyStatusStore;
+  readonly convergence = new ConvergenceTracker(200);
+  private server: grpc.Server | undefined;
+  private readonly live = new Map<number, Live>();
+  /** proxy id -> its newest stream on this replica. */
+  private readonly byProxy = new Map<string, Live>();
+  /** Every open stream, registered or not (a stream that never sent its node must end on close too). */
+  private readonly calls = new Set<grpc.ServerDuplexStream<unknown, unknown>>();
+  private unsubscribeMesh: (() => void) | undefined;
+  private closing = false;
+  address: string | undefined;
+
+  private compiler: XdsCompiler | undefined;
+
+  /** `compiler` may be a loader: it is only needed once the server starts. */
+  constructor(
+    prisma: PrismaClient,
+    changes: ChangeFeed,
+    private readonly compilerSource: XdsCompiler | (() => Promise<XdsCompiler>),
+    readonly opts: XdsOptions,
+  ) {
+    const prepare: PrepareMesh = (mesh, revision, options) => this.compiler!.prepareMesh(mesh, revision, options);
+    this.mesh = new MeshTracker(prisma, changes, prepare, { debounceMs: opts.debounceMs, debounceMaxMs: opts.debounceMaxMs, compile: opts.compile });
+    this.status = new ProxyStatusStore(prisma, {
+      replicaId: opts.replicaId,
+      ...(opts.statusFlushMs !== undefined ? { flushMs: opts.statusFlushMs } : {}),
+      ...(opts.statusHeartbeatMs !== undefined ? { heartbeatMs: opts.statusHeartbeatMs } : {}),
+      ...(opts.statusStaleMs !== undefined ? { staleMs: opts.statusStaleMs } : {}),
+    });
+  }
+
+  get started(): boolean {
+    return this.server !== undefined;
+  }
+
+  /** Loads the mesh, then listens. Resolves with the bound address (host:port). */
+  async start(host: string, port: number): Promise<string> {
+    this.compiler = typeof this.compilerSource === 'function' ? await this.compilerSource() : this.compilerSource;
+    await this.mesh.start();
+    this.unsubscribeMesh = this.mesh.onUpdate((u) => this.onMeshUpdate(u));
+    this.status.start();
+    const server = new grpc.Server({ 'grpc.keepalive_time_ms': 30_000, 'grpc.keepalive_permit_without_calls': 1 });
+    server.addService(adsServiceDefinition(), {
+      StreamAggregatedResources: (call: AdsStream) => this.serve(call, new SotwConnection(this.opts.replicaId)),
+      DeltaAggregatedResources: (call: DeltaAdsStream) => this.serve(call, new DeltaConnection(this.opts.replicaId)),
+    });
+    const hostPart = host.includes(':') ? `[${host}]` : host;
+    const bound = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(`${hostPart}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    );
+    this.server = server;
+    this.address = `${host === '0.0.0.0' ? '127.0.0.1' : hostPart}:${bound}`;
+    return this.address;
+  }
+
+  /** Stops accepting, ends every stream (UNAVAILABLE, so proxies reconnect to another replica), removes this replica's status rows. */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    this.unsubscribeMesh?.();
+    await this.mesh.stop();
+    const server = this.server;
+    if (server) {
+      for (const call of [...this.calls]) {
+        call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'control plane replica shutting down; reconnect' });
+      }
+      await new Promise<void>((resolve) => {
+        const force = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, 2000);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      });
+      for (const l of [...this.live.values()]) this.dropped(l);
+    }
+    await this.status.stop();
+  }
+
+  // ---- streams ----
+
+  private serve<Req extends { node?: NodeMessage }, Res>(call: grpc.ServerDuplexStream<Req, Res>, conn: AnyConnection) {
+    if (this.closing) {
+      call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'control plane replica shutting down' });
+      return;
+    }
+    const l: Live = { conn, call: call as unknown as Live['call'] };
+    const anyCall = call as unknown as grpc.ServerDuplexStream<unknown, unknown>;
+    this.calls.add(anyCall);
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      this.calls.delete(anyCall);
+      this.dropped(l);
+    };
+    const fail = (code: grpc.status, details: string) => {
+      logger.warn({ peer: call.getPeer(), details }, 'xds: rejecting stream');
+      call.emit('error', { code, details });
+      finish();
+    };
+    call.on('data', (req: Req) => {
+      if (done) return;
+      try {
+        if (!conn.identity) {
+          if (!req.node) return fail(grpc.status.INVALID_ARGUMENT, 'the first request of a stream must carry node (id and metadata)');
+          let identity: ProxyIdentity;
+          try {
+            identity = this.compiler!.proxyIdentityFromNode(req.node);
+          } catch (err) {
+            return fail(grpc.status.INVALID_ARGUMENT, `invalid node metadata: ${(err as Error).message}`);
+          }
+          this.register(l, identity);
+        }
+        const out = (conn as unknown as { handle(r: Req): RequestOutcome<unknown> }).handle(req);
+        this.afterRequest(l, out);
+      } catch (err) {
+        logger.error({ err, proxy: conn.proxyId }, 'xds: request handling failed');
+        fail(grpc.status.INTERNAL, 'internal error in the control plane; see its log');
+      }
+    });
+    call.on('end', () => {
+      finish();
+      call.end();
+    });
+    call.on('cancelled', finish);
+    call.on('error', finish);
+    call.on('close', finish);
+  }
+
+  private register(l: Live, identity: ProxyIdentity) {
+    l.conn.identity = identity;
+    this.live.set(l.conn.connId, l);
+    this.byProxy.set(identity.id, l);
+    xdsConnectedProxies.inc();
+    // A new stream gets the current mesh at once, without waiting for the debounce.
+    const prepared = this.mesh.prepared;
+    if (prepared) {
+      try {
+        l.conn.update(prepared.compileFor(identity), prepared.revision);
+      } catch (err) {
+        logger.error({ err, proxy: identity.id }, 'xds: compiling for a new proxy failed');
+      }
+    }
+    logger.info({ proxy: identity.id, namespace: identity.namespace, kind: identity.kind, protocol: l.conn.protocol }, 'xds: proxy connected');
+    this.markDirty(l);
+  }
+
+  private dropped(l: Live) {
+    if (!this.live.delete(l.conn.connId)) return;
+    xdsConnectedProxies.dec();
+    this.convergence.disconnected(l.conn.connId);
+    const id = l.conn.proxyId;
+    if (this.byProxy.get(id) === l) {
+      this.byProxy.delete(id);
+      this.status.markGone(id);
+    }
+    logger.info({ proxy: id }, 'xds: proxy disconnected');
+  }
+
+  private afterRequest(l: Live, out: RequestOutcome<unknown>) {
+    const conn = l.conn;
+    if (out.unknownType !== undefined) logger.debug({ proxy: conn.proxyId, typeUrl: out.unknownType }, 'xds: request for a type this server does not serve; ignored');
+    if (out.ack) this.convergence.ack(conn.connId, out.ack.type.url, out.ack.nonce);
+    if (out.nack) {
+      xdsNacksTotal.inc({ type: out.nack.type.short.toLowerCase() });
+      this.convergence.nack(conn.connId, out.nack.type.url, out.nack.nonce);
+      logger.warn({ proxy: conn.proxyId, type: out.nack.type.short, version: out.nack.version, error: out.nack.message }, 'xds: proxy rejected a push (NACK)');
+    }
+    if (out.push) this.send(l, out.push);
+    if (out.ack || out.nack || out.push) this.markDirty(l);
+  }
+
+  private send(l: Live, push: Push<unknown>) {
+    if ((l.call as { cancelled?: boolean }).cancelled || l.call.destroyed) return;
+    xdsPushesTotal.inc({ type: push.type.short.toLowerCase() });
+    (l.call as grpc.ServerDuplexStream<unknown, unknown>).write(push.response);
+    if (l.conn.encodeErrors.length) {
+      for (const e of l.conn.encodeErrors.splice(0)) logger.error({ proxy: l.conn.proxyId, ...e }, 'xds: a compiled resource does not encode; left out');
+    }
+  }
+
+  private onMeshUpdate(u: MeshUpdate) {
+    const pushed = new Map<number, { type: string; nonce: string }[]>();
+    for (const l of this.live.values()) {
+      let resources;
+      try {
+        resources = u.prepared.compileFor(l.conn.identity!);
+      } catch (err) {
+        logger.error({ err, proxy: l.conn.proxyId, revision: u.revision }, 'xds: compiling for a proxy failed; it keeps its config');
+        continue;
+      }
+      const pushes = l.conn.update(resources, u.revision);
+      for (const p of pushes) this.send(l, p);
+      if (pushes.length) pushed.set(l.conn.connId, pushes.map((p) => ({ type: p.type.url, nonce: p.nonce })));
+      this.markDirty(l);
+    }
+    this.convergence.begin(u.revision, u.firstChangeAt, pushed);
+  }
+
+  private markDirty(l: Live) {
+    const conn = l.conn;
+    if (this.byProxy.get(conn.proxyId) !== l) return;
+    this.status.markDirty(conn.proxyId, () => proxyStatusView(conn, this.opts.replicaId, this.mesh.meshRevision));
+  }
+
+  // ---- what the API shows ----
+
+  liveViews(): ProxyStatusView[] {
+    return [...this.byProxy.values()].map((l) => proxyStatusView(l.conn, this.opts.replicaId, this.mesh.meshRevision));
+  }
+
+  /** Every proxy: this replica's live ones, and the others' from the ProxyStatus table (DISCONNECTED when their replica stopped reporting). */
+  async listProxies(namespace?: string): Promise<ProxyStatusView[]> {
+    const rows = await this.status.list();
+    const out = new Map<string, ProxyStatusView>();
+    for (const r of rows) {
+      if (r.replicaId === this.opts.replicaId) continue; // ours are live (or on their way out)
+      out.set(r.view.id, { ...r.view, replica: r.replicaId, ...(this.status.isStale(r) ? { status: 'DISCONNECTED' as const } : {}) });
+    }
+    for (const v of this.liveViews()) out.set(v.id, v);
+    return [...out.values()].filter((v) => !namespace || v.namespace === namespace).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  async getProxy(id: string): Promise<ProxyStatusView> {
+    const l = this.byProxy.get(id);
+    if (l) return proxyStatusView(l.conn, this.opts.replicaId, this.mesh.meshRevision);
+    const row = await this.status.get(id);
+    if (!row || row.replicaId === this.opts.replicaId) throw new NotFoundError(`no proxy "${id}" is connected to the control plane`);
+    return { ...row.view, replica: row.replicaId, ...(this.status.isStale(row) ? { status: 'DISCONNECTED' as const } : {}) };
+  }
+
+  /** What the proxy was last sent, like Envoy's config_dump. Only the replica holding its stream knows. */
+  async proxyConfig(id: string): Promise<ProxyConfigDump> {
+    const l = this.byProxy.get(id);
+    if (!l) {
+      const row = await this.status.get(id);
+      if (row && row.replicaId !== this.opts.replicaId && !this.status.isStale(row)) {
+        throw new NotFoundError(`proxy "${id}" is connected to replica "${row.replicaId}", not this one ("${this.opts.replicaId}"); ask that replica for its config`);
+      }
+      throw new NotFoundError(`no proxy "${id}" is connected to the control plane`);
+    }
+    const conn = l.conn;
+    const types = {} as ProxyConfigDump['types'];
+    for (const t of TYPES) {
+      const st = conn.types.get(t.url);
+      const resources = [...(st?.sent.values() ?? [])]
+        .filter((r) => r.json)
+        .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+        .map((r) => ({ '@type': t.url, ...r.json }));
+      types[t.key] = { version: st?.lastSent?.version ?? null, resources };
+    }
+    return { id, replica: this.opts.replicaId, protocol: conn.protocol, meshRevision: conn.desiredRevision, types };
+  }
+
+  recentConvergence(limit?: number): ConvergenceRecord[] {
+    return this.convergence.recent(limit);
+  }
+}

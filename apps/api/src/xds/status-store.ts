@@ -1,0 +1,161 @@
+import type { PrismaClient } from '../generated/prisma/client.ts';
+import { logger } from '../log.ts';
+import type { ProxyStatusView } from './status.ts';
+
+// Proxy status shared between replicas through the ProxyStatus table. Writes are batched: the
+// server marks proxies dirty and this flushes at most every `flushMs`; a heartbeat touches every
+// row this replica holds, so rows of a replica that died stop being touched and are shown as
+// DISCONNECTED after `staleMs`, and deleted after `expireMs`.
+
+export interface StatusStoreOptions {
+  replicaId: string;
+  flushMs?: number;
+  heartbeatMs?: number;
+  staleMs?: number;
+  expireMs?: number;
+}
+
+export interface StoredProxyStatus {
+  view: ProxyStatusView;
+  replicaId: string;
+  ageMs: number;
+}
+
+export class ProxyStatusStore {
+  readonly flushMs: number;
+  readonly heartbeatMs: number;
+  readonly staleMs: number;
+  readonly expireMs: number;
+  private readonly dirty = new Map<string, () => ProxyStatusView>();
+  private readonly gone = new Set<string>();
+  private timer: NodeJS.Timeout | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> = Promise.resolve();
+  private lastExpire = 0;
+  private started = false;
+  private stopped = false;
+
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly opts: StatusStoreOptions,
+  ) {
+    this.flushMs = opts.flushMs ?? 500;
+    this.heartbeatMs = opts.heartbeatMs ?? 10_000;
+    this.staleMs = opts.staleMs ?? 30_000;
+    this.expireMs = opts.expireMs ?? 10 * 60_000;
+  }
+
+  start() {
+    this.started = true;
+    this.heartbeat = setInterval(() => void this.beat(), this.heartbeatMs);
+    this.heartbeat.unref();
+  }
+
+  /** The proxy changed: its view (computed lazily, at flush time) is written with the next batch. */
+  markDirty(proxyId: string, view: () => ProxyStatusView) {
+    this.gone.delete(proxyId);
+    this.dirty.set(proxyId, view);
+    this.schedule();
+  }
+
+  markGone(proxyId: string) {
+    this.dirty.delete(proxyId);
+    this.gone.add(proxyId);
+    this.schedule();
+  }
+
+  /** Writes what is pending now (tests, shutdown). */
+  flush(): Promise<void> {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    this.flushing = this.flushing.then(() => this.write());
+    return this.flushing;
+  }
+
+  async stop(): Promise<void> {
+    if (!this.started || this.stopped) return;
+    this.stopped = true;
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    await this.flush();
+    // Proxies reconnect to another replica, which writes them again.
+    await this.prisma.proxyStatus.deleteMany({ where: { replicaId: this.opts.replicaId } }).catch((err) => {
+      logger.warn({ err: (err as Error).message }, 'xds: could not remove this replica’s proxy status rows');
+    });
+  }
+
+  /** Every stored proxy, with the age of its row by the database's clock (replicas' clocks may differ). */
+  async list(proxyId?: string): Promise<StoredProxyStatus[]> {
+    const rows = await this.prisma.$queryRaw<{ proxyId: string; replicaId: string; status: unknown; ageMs: number }[]>`
+      SELECT "proxyId", "replicaId", "status", (EXTRACT(EPOCH FROM (now() - "updatedAt")) * 1000)::float8 AS "ageMs"
+      FROM "ProxyStatus"
+      WHERE ${proxyId ?? null}::text IS NULL OR "proxyId" = ${proxyId ?? null}::text
+      ORDER BY "proxyId"`;
+    return rows.map((r) => ({ view: r.status as ProxyStatusView, replicaId: r.replicaId, ageMs: Number(r.ageMs) }));
+  }
+
+  async get(proxyId: string): Promise<StoredProxyStatus | undefined> {
+    return (await this.list(proxyId))[0];
+  }
+
+  /** A row its replica stopped touching: the replica is gone, and so is the proxy's stream. */
+  isStale(row: StoredProxyStatus): boolean {
+    return row.ageMs > this.staleMs;
+  }
+
+  private schedule() {
+    if (this.timer || this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.flushing = this.flushing.then(() => this.write());
+    }, this.flushMs);
+    this.timer.unref();
+  }
+
+  private async write() {
+    if (!this.dirty.size && !this.gone.size) return;
+    const dirty = [...this.dirty];
+    const gone = [...this.gone];
+    this.dirty.clear();
+    this.gone.clear();
+    const rows = dirty.map(([proxyId, view]) => {
+      const v = view();
+      return { proxyId, replicaId: this.opts.replicaId, namespace: v.namespace, status: v };
+    });
+    try {
+      if (rows.length) {
+        // One statement for the whole batch, whatever its size.
+        await this.prisma.$executeRaw`
+          INSERT INTO "ProxyStatus" ("proxyId", "replicaId", "namespace", "status", "updatedAt")
+          SELECT x."proxyId", x."replicaId", x."namespace", x."status", now()
+          FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS x("proxyId" text, "replicaId" text, "namespace" text, "status" jsonb)
+          ON CONFLICT ("proxyId") DO UPDATE
+          SET "replicaId" = EXCLUDED."replicaId", "namespace" = EXCLUDED."namespace", "status" = EXCLUDED."status", "updatedAt" = now()`;
+      }
+      if (gone.length) {
+        // Only our own rows: the proxy may already be connected to another replica.
+        await this.prisma.proxyStatus.deleteMany({ where: { replicaId: this.opts.replicaId, proxyId: { in: gone } } });
+      }
+    } catch (err) {
+      logger.warn({ err: (err as Error).message }, 'xds: writing proxy status failed; retrying');
+      for (const [id, v] of dirty) if (!this.dirty.has(id) && !this.gone.has(id)) this.dirty.set(id, v);
+      for (const id of gone) if (!this.dirty.has(id)) this.gone.add(id);
+      this.schedule();
+    }
+  }
+
+  /** Touches this replica's rows and, at most once a minute, deletes rows dead replicas left behind. */
+  async beat() {
+    try {
+      await this.prisma.$executeRaw`UPDATE "ProxyStatus" SET "updatedAt" = now() WHERE "replicaId" = ${this.opts.replicaId}`;
+      const now = Date.now();
+      if (now - this.lastExpire > 60_000) {
+        this.lastExpire = now;
+        await this.prisma.$executeRaw`DELETE FROM "ProxyStatus" WHERE "updatedAt" < now() - make_interval(secs => ${this.expireMs / 1000}::float8)`;
+      }
+    } catch (err) {
+      logger.warn({ err: (err as Error).message }, 'xds: proxy status heartbeat failed');
+    }
+  }
+}
