@@ -39,7 +39,7 @@ after(async () => {
   await api?.close();
 });
 
-test('grpc-js-xds: xds:///reviews:9080 resolves through the ADS server and reaches the registered workload; a workload change moves it', async () => {
+test('grpc-js-xds: xds:///reviews:9080 resolves through the ADS server, follows workload moves, an 80/20 split, a header match, a fault abort and a switch to 0/100', async () => {
   const v1 = await echoServer('v1');
   const put = async (path: string, body: unknown) => {
     const r = await api.rest('PUT', path, body);
@@ -76,6 +76,65 @@ test('grpc-js-xds: xds:///reviews:9080 resolves through the ADS server and reach
     const v2 = await echoServer('v2');
     await put('/api/v1/registry/workloads/default/reviews-v1', { namespace: 'default', name: 'reviews-v1', labels: { app: 'reviews' }, addresses: ['127.0.0.1'], ports: { '9080': v2 } });
     await eventually(async () => (await call('again')) === 'v2:again', 10_000, 'client reaches the moved workload');
+
+    // Istio's traffic tasks, as a proxyless client sees them: subsets, an 80/20 split, a header
+    // match, a fault abort, then a switch to 0/100.
+    const v2b = await echoServer('v2');
+    await put('/api/v1/registry/workloads/default/reviews-v1', { namespace: 'default', name: 'reviews-v1', labels: { app: 'reviews', version: 'v1' }, addresses: ['127.0.0.1'], ports: { '9080': v1 } });
+    await put('/api/v1/registry/workloads/default/reviews-v2', { namespace: 'default', name: 'reviews-v2', labels: { app: 'reviews', version: 'v2' }, addresses: ['127.0.0.1'], ports: { '9080': v2b } });
+    const apply = async (yaml: string) => {
+      const r = await api.rest('POST', '/api/v1/apply', { yaml });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+    };
+    await apply(`apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: reviews, namespace: default }
+spec:
+  host: reviews
+  subsets:
+  - { name: v1, labels: { version: v1 } }
+  - { name: v2, labels: { version: v2 } }
+`);
+    const split = (w1: number) => `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: reviews, namespace: default }
+spec:
+  hosts: [reviews]
+  http:
+  - match: [{ headers: { end-user: { exact: jason } } }]
+    route: [{ destination: { host: reviews, subset: v2 } }]
+  - match: [{ headers: { x-fault: { exact: abort } } }]
+    fault: { abort: { grpcStatus: UNAVAILABLE, percentage: { value: 100 } } }
+    route: [{ destination: { host: reviews, subset: v1 } }]
+  - route:
+    - { destination: { host: reviews, subset: v1 }, weight: ${w1} }
+    - { destination: { host: reviews, subset: v2 }, weight: ${100 - w1} }
+`;
+    await apply(split(80));
+    const callWith = (msg: string, headers: Record<string, string> = {}) =>
+      new Promise<string>((resolve, reject) => {
+        const md = new grpc.Metadata();
+        for (const [k, v] of Object.entries(headers)) md.set(k, v);
+        (client as unknown as { Echo(r: Buffer, m: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r: Buffer) => void): void }).Echo(
+          Buffer.from(msg),
+          md,
+          { deadline: Date.now() + 5000 },
+          (err, res) => (err ? reject(err) : resolve(res.toString())),
+        );
+      });
+    // The header route only exists once the VirtualService has arrived: wait for it.
+    await eventually(async () => (await callWith('j', { 'end-user': 'jason' })) === 'v2:j', 10_000, 'header match routes jason to v2');
+    const counts = { v1: 0, v2: 0 };
+    for (let i = 0; i < 1000; i++) counts[(await callWith('x')).slice(0, 2) as 'v1' | 'v2']++;
+    assert.ok(Math.abs(counts.v1 - 800) <= 50, `80/20 split within 5% over 1,000 calls: ${JSON.stringify(counts)}`);
+    for (let i = 0; i < 20; i++) assert.equal(await callWith('j', { 'end-user': 'jason' }), 'v2:j');
+    await assert.rejects(callWith('f', { 'x-fault': 'abort' }), (err: grpc.ServiceError) => err.code === grpc.status.UNAVAILABLE);
+
+    await apply(split(0));
+    await eventually(async () => {
+      for (let i = 0; i < 50; i++) if ((await callWith('y')).startsWith('v1')) return false;
+      return true;
+    }, 10_000, 'a switch to 0/100 sends everything to v2');
   } finally {
     client.close();
   }
