@@ -1,0 +1,192 @@
+// `npm run bench:xds`: convergence of the control plane's ADS server with many proxies. Simulated
+// sidecars (bench/xds/sim.ts: real gRPC streams behaving like Envoy, in a separate process)
+// connect to one control plane in this process; we then change one route and measure, per
+// affected proxy, the time from the write's start to that proxy's ACK of the new routes, and the
+// time for a change that touches every proxy. See docs/benchmarks.md.
+//
+// Environment (optional):
+//   BENCH_PROXIES      proxy counts (default 1000,5000)
+//   BENCH_SERVICES     services in the mesh (default 500, in 10 namespaces, 2 workloads each)
+//   BENCH_ROUNDS       timed changes of each kind per proxy count (default 20)
+//   BENCH_DATABASE_URL PostgreSQL server (else TERN_TEST_DATABASE_URL, else PGlite)
+//   BENCH_JSON         also write the results as JSON to this file
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+process.env.TERN_LOG_LEVEL ??= 'warn';
+const { openBackend, reachable } = await import('./lib/backend.ts');
+const { growMesh, virtualService, items, ACTOR, NAMESPACES } = await import('./lib/mesh.ts');
+const { percentile, table } = await import('./lib/stats.ts');
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..');
+const proxyCounts = (process.env.BENCH_PROXIES ?? '1000,5000').split(',').map(Number);
+const services = Number(process.env.BENCH_SERVICES ?? 500);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 20);
+const serverUrl = process.env.BENCH_DATABASE_URL ?? process.env.TERN_TEST_DATABASE_URL;
+const kind = serverUrl && (await reachable(serverUrl)) ? 'postgres' : 'pglite';
+
+interface Ack {
+  t: number;
+  p: number;
+  type: string;
+  v: string;
+}
+
+const wallNow = () => performance.timeOrigin + performance.now();
+const rssMb = () => process.memoryUsage().rss / 1024 / 1024;
+
+const SHARED = { namespace: 'shared', name: 'shared-api' };
+function sharedVs(weight: number) {
+  return {
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'VirtualService',
+    metadata: SHARED,
+    spec: { hosts: ['shared-api.shared.svc.cluster.local'], http: [{ route: [{ destination: { host: 'shared-api.shared.svc.cluster.local', subset: 'v1' }, weight }, { destination: { host: 'shared-api.shared.svc.cluster.local', subset: 'v2' }, weight: 100 - weight }] }] },
+  };
+}
+const sharedDr = {
+  apiVersion: 'networking.istio.io/v1',
+  kind: 'DestinationRule',
+  metadata: SHARED,
+  spec: { host: 'shared-api.shared.svc.cluster.local', subsets: [{ name: 'v1', labels: { version: 'v1' } }, { name: 'v2', labels: { version: 'v2' } }] },
+};
+
+interface Result {
+  proxies: number;
+  syncSeconds: number;
+  one: { p50: number; p99: number; lastP50: number; lastP99: number; unaffectedPushes: number; affected: number };
+  all: { p50: number; p99: number; lastP50: number; lastP99: number };
+  rssMb: number;
+  cpuMsPerChange: number;
+  idleRssMb: number;
+}
+const results: Result[] = [];
+
+for (const count of proxyCounts) {
+  const backend = await openBackend(kind, serverUrl);
+  const app = backend.app;
+  let sim: ChildProcess | undefined;
+  try {
+    await growMesh(app, 0, services, { workloads: true });
+    await app.registry.upsertService({ ...SHARED, ports: [{ name: 'http', number: 8080, protocol: 'HTTP' }] }, ACTOR);
+    for (const v of ['v1', 'v2']) {
+      await app.registry.upsertWorkload({ namespace: 'shared', name: `shared-api-${v}`, labels: { app: 'shared-api', version: v }, serviceAccount: 'shared-api', addresses: [`10.250.0.${v === 'v1' ? 1 : 2}`], ports: {} }, ACTOR);
+    }
+    await app.resources.apply(items([sharedDr, sharedVs(50)]), 'apply', ACTOR);
+    const address = await app.xds.start('127.0.0.1', 0);
+    const idleRss = rssMb();
+
+    const acks: Ack[] = [];
+    const rdsSeen = new Set<number>();
+    let onAck: ((a: Ack) => void) | undefined;
+    const t0 = wallNow();
+    sim = spawn(process.execPath, ['--import', 'tsx', path.join(here, 'xds/sim.ts'), address, String(count), String(NAMESPACES), String(services), '50'], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    readline.createInterface({ input: sim.stdout! }).on('line', (line) => {
+      const a = JSON.parse(line) as Ack;
+      acks.push(a);
+      if (a.type === 'rds') rdsSeen.add(a.p);
+      onAck?.(a);
+    });
+    // Initial sync: every proxy has ACKed its routes.
+    while (rdsSeen.size < count) {
+      if (sim.exitCode !== null) throw new Error('simulator exited');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const syncSeconds = (wallNow() - t0) / 1000;
+    await new Promise((r) => setTimeout(r, 1500)); // let the initial EDS/RDS traffic settle
+
+    /** Applies `objects` and waits until every proxy in `affected` ACKs new routes; per-proxy ms. */
+    async function change(objects: unknown[], affected: Set<number>): Promise<{ perProxy: number[]; last: number; unaffected: number }> {
+      const pending = new Set(affected);
+      const perProxy: number[] = [];
+      let unaffected = 0;
+      const start = wallNow();
+      const done = new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`timeout: ${pending.size} of ${affected.size} proxies did not ACK`)), 30_000);
+        onAck = (a) => {
+          if (a.type !== 'rds' || a.t < start) return;
+          if (!affected.has(a.p)) {
+            unaffected++;
+            return;
+          }
+          if (pending.delete(a.p)) perProxy.push(a.t - start);
+          if (pending.size === 0) {
+            clearTimeout(timer);
+            resolve();
+          }
+        };
+      });
+      await app.resources.apply(items(objects), 'apply', ACTOR);
+      await done;
+      // Stragglers to unaffected proxies would show up shortly after.
+      await new Promise((r) => setTimeout(r, 300));
+      onAck = undefined;
+      return { perProxy, last: Math.max(...perProxy), unaffected };
+    }
+
+    const ns3 = new Set<number>();
+    for (let p = 0; p < count; p++) if (p % NAMESPACES === 3) ns3.add(p);
+    const everyone = new Set(Array.from({ length: count }, (_, p) => p));
+    const cpu0 = process.cpuUsage();
+    const one = { per: [] as number[], last: [] as number[], unaffected: 0 };
+    for (let r = 0; r < rounds; r++) {
+      const res = await change([virtualService(3, r % 2 === 0 ? 80 : 20)], ns3);
+      one.per.push(...res.perProxy);
+      one.last.push(res.last);
+      one.unaffected += res.unaffected;
+    }
+    const all = { per: [] as number[], last: [] as number[] };
+    for (let r = 0; r < rounds; r++) {
+      const res = await change([sharedVs(r % 2 === 0 ? 80 : 20)], everyone);
+      all.per.push(...res.perProxy);
+      all.last.push(res.last);
+    }
+    const cpu = process.cpuUsage(cpu0);
+    results.push({
+      proxies: count,
+      syncSeconds,
+      one: { p50: percentile(one.per, 50), p99: percentile(one.per, 99), lastP50: percentile(one.last, 50), lastP99: percentile(one.last, 99), unaffectedPushes: one.unaffected, affected: ns3.size },
+      all: { p50: percentile(all.per, 50), p99: percentile(all.per, 99), lastP50: percentile(all.last, 50), lastP99: percentile(all.last, 99) },
+      rssMb: rssMb(),
+      idleRssMb: idleRss,
+      cpuMsPerChange: (cpu.user + cpu.system) / 1000 / (2 * rounds),
+    });
+    console.error(`${count} proxies done`);
+  } finally {
+    sim?.kill('SIGTERM');
+    await backend.close();
+  }
+}
+
+const f = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '-');
+console.log(`\n## ADS convergence (${kind}, ${services} services in ${NAMESPACES} namespaces, ${rounds} changes of each kind)\n`);
+console.log(
+  table(
+    ['proxies', 'initial sync s', 'one route: affected', 'per-proxy p50 ms', 'p99 ms', 'last ACK p50 ms', 'last ACK p99 ms', 'pushes to unaffected', 'every proxy: p50 ms', 'p99 ms', 'last ACK p50 ms', 'last ACK p99 ms', 'CP CPU ms/change', 'CP RSS MB (mesh only)', 'CP RSS MB (after)'],
+    results.map((r) => [
+      String(r.proxies),
+      r.syncSeconds.toFixed(1),
+      String(r.one.affected),
+      f(r.one.p50),
+      f(r.one.p99),
+      f(r.one.lastP50),
+      f(r.one.lastP99),
+      String(r.one.unaffectedPushes),
+      f(r.all.p50),
+      f(r.all.p99),
+      f(r.all.lastP50),
+      f(r.all.lastP99),
+      f(r.cpuMsPerChange),
+      f(r.idleRssMb),
+      f(r.rssMb),
+    ]),
+  ),
+);
+if (process.env.BENCH_JSON) (await import('node:fs')).writeFileSync(process.env.BENCH_JSON, JSON.stringify(results, null, 2));
+process.exit(0);
