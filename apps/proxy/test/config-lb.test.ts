@@ -99,6 +99,14 @@ describe('least request', () => {
     assert.equal(lb.pick()!.endpoint.address, '10.0.0.1');
   });
 
+  it('spreads idle traffic over all endpoints (ties are broken at random)', () => {
+    const lb = new LbRegistry().forCluster(cluster(four.slice(0, 2), { lb_policy: 'LEAST_REQUEST' }));
+    const random = seeded(3);
+    const c = count(2000, () => lb.pick({ random }));
+    assert.equal(c.size, 2);
+    for (const v of c.values()) assert.ok(v > 800, `sequential requests to idle hosts: ${JSON.stringify([...c])}`);
+  });
+
   it('respects weights with the active-request bias', () => {
     const lb = new LbRegistry().forCluster(cluster([['10.0.0.1', 80, 3], ['10.0.0.2', 80, 1]], { lb_policy: 'LEAST_REQUEST' }));
     const c = count(4000, () => lb.pick());

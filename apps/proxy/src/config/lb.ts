@@ -200,7 +200,12 @@ function leastRequest(hosts: readonly UpstreamHost[], choiceCount: number, bias:
       const random = ctx?.random ?? Math.random;
       let best: UpstreamHost | undefined;
       if (n <= choiceCount) {
-        for (const h of hosts) if (eligible(h, ctx?.exclude, ignore) && (!best || h.stats.activeRequests < best.stats.activeRequests)) best = h;
+        // Compare all, from a random start: ties (every idle host) must not always go to the first.
+        const start = Math.floor(random() * n);
+        for (let i = 0; i < n; i++) {
+          const h = hosts[(start + i) % n]!;
+          if (eligible(h, ctx?.exclude, ignore) && (!best || h.stats.activeRequests < best.stats.activeRequests)) best = h;
+        }
         return best;
       }
       for (let tries = 0, chosen = 0; chosen < choiceCount && tries < choiceCount * 4; tries++) {

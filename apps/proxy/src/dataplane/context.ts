@@ -1,0 +1,59 @@
+import type { ClusterConfig, Endpoint, FilterChain, HttpConnectionManagerConfig, ListenerConfig, ProxySnapshot, RouteTable } from '../config/model.ts';
+import type { LabelBase } from '../telemetry/metrics.ts';
+import type { Engine } from './engine.ts';
+import type { Exchange } from './exchange.ts';
+import { plainAddress } from './headers.ts';
+
+/**
+ * What an HTTP connection manager filter chain needs per request, computed once per chain
+ * (per listener configuration), not per request.
+ */
+export class HttpContext {
+  readonly outbound: boolean;
+  readonly defaultLabels: LabelBase;
+  readonly accessLog: boolean;
+  readonly suppressEnvoyHeaders: boolean;
+  /** Set when the listener drains: HTTP/1.1 responses carry Connection: close. */
+  draining = false;
+
+  constructor(
+    readonly engine: Engine,
+    readonly listener: ListenerConfig,
+    readonly chain: FilterChain,
+    readonly hcm: HttpConnectionManagerConfig,
+  ) {
+    this.outbound = isOutbound(listener);
+    this.defaultLabels = this.outbound ? engine.labels.outbound(undefined, undefined, undefined) : engine.labels.inbound(undefined, undefined);
+    this.accessLog = engine.accessLogEnabled || hcm.accessLog;
+    const router = hcm.httpFilters.find((f) => f.kind === 'router');
+    this.suppressEnvoyHeaders = router?.kind === 'router' ? router.config.suppressEnvoyHeaders : false;
+  }
+
+  routeTable(snap: ProxySnapshot): RouteTable | undefined {
+    const src = this.hcm.routeSource;
+    return src.kind === 'inline' ? src.table : snap.routes.get(src.name);
+  }
+
+  outboundLabels(cluster: ClusterConfig, ep: Endpoint | undefined, peer?: string): LabelBase {
+    return this.engine.labels.outbound(cluster, ep, peer);
+  }
+
+  inboundLabels(peer: string | undefined, cluster: ClusterConfig | undefined): LabelBase {
+    return this.engine.labels.inbound(peer, cluster);
+  }
+
+  remoteAddress(ex: Exchange): string {
+    const sock = ex.h1req?.socket ?? ex.h2?.session?.socket ?? ex.raw;
+    return plainAddress(sock?.remoteAddress);
+  }
+}
+
+/**
+ * Outbound unless the listener says INBOUND or carries Istio's inbound naming: it decides the
+ * metrics reporter and which way the peer-metadata header flows.
+ */
+export function isOutbound(l: ListenerConfig): boolean {
+  if (l.trafficDirection === 'INBOUND') return false;
+  if (l.trafficDirection === 'OUTBOUND') return true;
+  return !/^(virtual)?inbound/i.test(l.name);
+}

@@ -1,0 +1,676 @@
+import http from 'node:http';
+import type { ClientRequest, IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import http2 from 'node:http2';
+import type { ClientHttp2Stream, ServerHttp2Stream } from 'node:http2';
+import type { Socket } from 'node:net';
+import type { Readable, Writable } from 'node:stream';
+import type { ClusterConfig, Endpoint, HeaderMutations, ProxySnapshot } from '../config/model.ts';
+import type { LabelBase } from '../telemetry/metrics.ts';
+import { grpcStatusForHttp } from './flags.ts';
+import { appendXff, copyEndToEnd, isInternalAddress, newRequestId, PEER_HEADER, trustedClientAddress } from './headers.ts';
+import type { HttpContext } from './context.ts';
+import { applyRequestMutations, applyResponseMutations, autoHost, decide, pickHost, releaseHost } from './routing.ts';
+import type { UpstreamHost } from '../config/lb.ts';
+import { upstreamErrorFlag } from './upstream.ts';
+
+const kEx = Symbol('tern.exchange');
+type Tagged<T> = T & { [kEx]?: Exchange };
+
+const { NGHTTP2_FLAG_END_STREAM, NGHTTP2_INTERNAL_ERROR, NGHTTP2_CANCEL } = http2.constants;
+
+/** Envoy's local reply bodies, so tooling that greps for them keeps working. */
+const BODY = {
+  UH: 'no healthy upstream',
+  UF: 'upstream connect error or disconnect/reset before headers. reset reason: connection failure',
+  UC: 'upstream connect error or disconnect/reset before headers. reset reason: connection termination',
+  UR: 'upstream connect error or disconnect/reset before headers. reset reason: remote reset',
+  UPE: 'upstream connect error or disconnect/reset before headers. reset reason: protocol error',
+  UT: 'upstream request timeout',
+} as const;
+
+const enum Down {
+  H1 = 1,
+  H2 = 2,
+  /** An HTTP/1.1 upgrade: the downstream is the raw socket. */
+  Raw = 3,
+}
+
+/**
+ * One proxied HTTP request, from downstream headers to the end of both streams. Event handlers
+ * are module-level functions that find their Exchange through a symbol on the emitter, so a
+ * request allocates this object and the upstream request, not a dozen closures.
+ */
+export class Exchange {
+  readonly start = performance.now();
+  snap!: ProxySnapshot;
+  method = 'GET';
+  authority = '';
+  path = '/';
+  scheme = 'http';
+  headers!: IncomingHttpHeaders;
+  grpc = false;
+  down: Down = Down.H1;
+  h1req?: IncomingMessage;
+  h1res?: ServerResponse;
+  h2?: ServerHttp2Stream;
+  raw?: Socket;
+  rawHead?: Buffer;
+  downBodyless = false;
+  /** The downstream stream the body is read from. */
+  body?: Readable;
+
+  cluster?: ClusterConfig;
+  endpoint?: Endpoint;
+  host?: UpstreamHost;
+  upReq?: ClientRequest;
+  upH2?: ClientHttp2Stream;
+  upRes?: IncomingMessage;
+  upStart = 0;
+  respMutations: readonly HeaderMutations[] | undefined;
+  timeoutMs = 0;
+  timer: NodeJS.Timeout | undefined;
+
+  status = 0;
+  flags = '-';
+  grpcStatus = -1;
+  reqBytes = 0;
+  respBytes = 0;
+  requestId = '';
+  responseStarted = false;
+  downEnded = false;
+  upFinished = false;
+  done = false;
+  labels: LabelBase;
+  peerHeader: string | undefined;
+  h2Headers: IncomingHttpHeaders | undefined;
+  originalPath = '';
+  originalAuthority = '';
+  upServiceTime = 0;
+  routeName: string | undefined;
+
+  constructor(readonly ctx: HttpContext) {
+    this.labels = ctx.defaultLabels;
+  }
+
+  // ------------------------------------------------------------ downstream entry points
+
+  fromH1(req: IncomingMessage, res: ServerResponse): void {
+    this.down = Down.H1;
+    this.h1req = req;
+    this.h1res = res;
+    this.method = req.method ?? 'GET';
+    const url = req.url ?? '/';
+    const h = req.headers;
+    if (url.charCodeAt(0) !== 47 /* / */ && (url.startsWith('http://') || url.startsWith('https://'))) {
+      // Absolute form (a forward-proxy request): the authority in the URI wins over Host.
+      const from = url.indexOf('//') + 2;
+      const slash = url.indexOf('/', from);
+      this.authority = slash < 0 ? url.slice(from) : url.slice(from, slash);
+      this.path = slash < 0 ? '/' : url.slice(slash);
+    } else {
+      this.authority = h.host ?? '';
+      this.path = url;
+    }
+    this.scheme = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
+    this.downBodyless = h['content-length'] === undefined || h['content-length'] === '0' ? h['transfer-encoding'] === undefined : false;
+    (res as Tagged<ServerResponse>)[kEx] = this;
+    (req as Tagged<IncomingMessage>)[kEx] = this;
+    res.on('close', onDownClose);
+    this.body = req;
+    this.run(h);
+  }
+
+  fromH2(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number): void {
+    this.down = Down.H2;
+    this.h2 = stream;
+    this.method = (headers[':method'] as string | undefined) ?? 'GET';
+    this.authority = (headers[':authority'] as string | undefined) ?? headers.host ?? '';
+    this.path = (headers[':path'] as string | undefined) ?? '/';
+    this.scheme = (headers[':scheme'] as string | undefined) ?? 'http';
+    this.downBodyless = (flags & NGHTTP2_FLAG_END_STREAM) !== 0;
+    this.h2Headers = headers;
+    (stream as Tagged<ServerHttp2Stream>)[kEx] = this;
+    stream.on('close', onDownClose);
+    stream.on('error', noop); // reported through 'close' and its rstCode
+    this.body = stream;
+    this.run(headers);
+  }
+
+  fromUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    this.down = Down.Raw;
+    this.h1req = req;
+    this.raw = socket;
+    this.rawHead = head;
+    this.method = req.method ?? 'GET';
+    this.authority = req.headers.host ?? '';
+    this.path = req.url ?? '/';
+    this.downBodyless = true;
+    (socket as Tagged<Socket>)[kEx] = this;
+    socket.on('close', onDownClose);
+    socket.on('error', noop);
+    this.run(req.headers);
+  }
+
+  // ------------------------------------------------------------ routing and dispatch
+
+  private run(headers: IncomingHttpHeaders): void {
+    const ctx = this.ctx;
+    this.headers = headers;
+    this.snap = ctx.engine.snapshot();
+    const ct = headers['content-type'];
+    this.grpc = ct !== undefined && ct.startsWith('application/grpc');
+    if (this.method === 'CONNECT') {
+      this.localReply(405, '-', 'CONNECT is not supported by this proxy');
+      return;
+    }
+    // Inbound: the calling sidecar told us who it is; metrics label the source with it.
+    this.originalPath = this.path;
+    this.originalAuthority = this.authority;
+    const peer = headers[PEER_HEADER];
+    if (!ctx.outbound && typeof peer === 'string') {
+      this.peerHeader = peer;
+      this.labels = ctx.inboundLabels(peer, undefined);
+    }
+
+    const table = ctx.routeTable(this.snap);
+    if (!table) {
+      this.localReply(404, 'NR', '');
+      return;
+    }
+    const d = decide(table, this);
+    if (d.kind === 'local') {
+      this.routeName = d.route?.name;
+      this.respMutations = d.mutations;
+      this.localReply(d.status, d.flag, d.body ?? '', d.headers);
+      return;
+    }
+    this.routeName = d.route.name;
+    this.respMutations = d.mutations;
+    this.timeoutMs = d.action.timeoutMs;
+    const cluster = this.snap.clusters.get(d.cluster);
+    if (!cluster) {
+      this.localReply(d.action.clusterNotFoundStatus, 'NC', '');
+      return;
+    }
+    this.cluster = cluster;
+    this.labels = ctx.outbound ? ctx.outboundLabels(cluster, undefined) : ctx.inboundLabels(this.peerHeader, cluster);
+    const host = pickHost(ctx.engine, cluster, d.action, this, ctx.remoteAddress(this));
+    if (!host) {
+      this.localReply(503, 'UH', BODY.UH);
+      return;
+    }
+    this.host = host;
+    const ep = (this.endpoint = host.endpoint);
+    if (ctx.outbound) this.labels = ctx.outboundLabels(cluster, ep);
+
+    // End-to-end headers for the upstream request.
+    const out = copyEndToEnd(headers, { stripEnvoy: ctx.hcm.useRemoteAddress, upgrade: this.down === Down.Raw });
+    if (this.down === Down.H1) delete out.expect; // Node already answered 100-continue
+    const remote = ctx.remoteAddress(this);
+    if (ctx.hcm.useRemoteAddress) {
+      const client = trustedClientAddress(headers['x-forwarded-for'], remote, ctx.hcm.xffNumTrustedHops);
+      // Envoy tells upstreams the external client's address (only for external clients).
+      if (!isInternalAddress(client)) out['x-envoy-external-address'] = client;
+      out['x-forwarded-for'] = appendXff(headers['x-forwarded-for'], remote);
+      out['x-forwarded-proto'] = this.scheme;
+    } else if (out['x-forwarded-proto'] === undefined) {
+      out['x-forwarded-proto'] = this.scheme;
+    }
+    let rid = headers['x-request-id'];
+    if (typeof rid !== 'string' || rid === '') {
+      if (ctx.hcm.generateRequestId) out['x-request-id'] = rid = newRequestId();
+      else rid = '';
+    }
+    this.requestId = rid;
+    if (ctx.outbound) out[PEER_HEADER] = ctx.engine.selfPeerHeader;
+    applyRequestMutations(out, d.mutations);
+    this.authority = d.action.hostRewrite?.kind === 'auto' && d.weighted?.hostRewrite === undefined ? autoHost(ep) : d.authority;
+    this.path = d.path;
+
+    const proto = cluster.upstreamProtocol === 'downstream' ? (this.down === Down.H2 ? 'http2' : 'http1') : cluster.upstreamProtocol;
+    this.upStart = performance.now();
+    if (proto === 'http2' && this.down !== Down.Raw) this.sendH2(out);
+    else this.sendH1(out);
+    if (this.downBodyless) this.startTimer();
+  }
+
+  private sendH1(out: OutgoingHttpHeaders): void {
+    const ep = this.endpoint!;
+    out.host = this.authority;
+    const pool = this.ctx.engine.pools.for(this.cluster!);
+    const req = http.request({
+      agent: this.down === Down.Raw ? false : pool.agent,
+      ...(ep.isPipe ? { socketPath: ep.address } : { host: ep.address, port: ep.port }),
+      method: this.method,
+      path: this.path,
+      headers: out,
+      setHost: false,
+    }) as Tagged<ClientRequest>;
+    req[kEx] = this;
+    this.upReq = req;
+    req.on('response', onH1Response);
+    req.on('error', onUpError);
+    if (this.down === Down.Raw) {
+      req.on('upgrade', onUpgrade);
+      req.end();
+      return;
+    }
+    this.pumpRequest(req);
+  }
+
+  private sendH2(out: OutgoingHttpHeaders): void {
+    out[':method'] = this.method;
+    out[':path'] = this.path;
+    out[':authority'] = this.authority;
+    out[':scheme'] = 'http';
+    delete out.host;
+    const session = this.ctx.engine.pools.for(this.cluster!).session(this.endpoint!);
+    let s: Tagged<ClientHttp2Stream>;
+    try {
+      s = session.request(out, { endStream: this.downBodyless }) as Tagged<ClientHttp2Stream>;
+    } catch (err) {
+      this.upstreamFailed(err as NodeJS.ErrnoException);
+      return;
+    }
+    s[kEx] = this;
+    this.upH2 = s;
+    s.on('response', onH2Response);
+    s.on('trailers', onH2Trailers);
+    s.on('error', onUpError);
+    s.on('close', onH2Close);
+    if (!this.downBodyless) this.pumpRequest(s);
+  }
+
+  /** Streams the downstream body upstream with backpressure, counting bytes. */
+  private pumpRequest(dest: Writable): void {
+    if (this.downBodyless) {
+      dest.end();
+      if (this.down === Down.H1) this.h1req!.resume();
+      return;
+    }
+    const src = this.body! as Tagged<Readable>;
+    (dest as Tagged<Writable>)[kEx] = this;
+    src.on('data', onReqData);
+    src.on('end', onReqEnd);
+  }
+
+  startTimer(): void {
+    if (this.timeoutMs > 0 && this.timer === undefined && !this.done) this.timer = setTimeout(onTimeout, this.timeoutMs, this);
+  }
+
+  // ------------------------------------------------------------ responses
+
+  /** Response headers from upstream (either protocol), already filtered of hop-by-hop headers. */
+  respond(status: number, headers: OutgoingHttpHeaders, upstreamHeaders: IncomingHttpHeaders, endStream: boolean): void {
+    this.responseStarted = true;
+    this.status = status;
+    const ctx = this.ctx;
+    if (ctx.outbound) {
+      const peer = upstreamHeaders[PEER_HEADER];
+      if (typeof peer === 'string') this.labels = ctx.outboundLabels(this.cluster!, this.endpoint, peer);
+    } else {
+      headers[PEER_HEADER] = ctx.engine.selfPeerHeader;
+    }
+    this.upServiceTime = performance.now() - this.upStart;
+    if (!ctx.suppressEnvoyHeaders) headers['x-envoy-upstream-service-time'] = String(Math.round(this.upServiceTime));
+    if (this.grpc) {
+      const gs = upstreamHeaders['grpc-status'];
+      if (gs !== undefined) this.grpcStatus = Number(gs);
+    }
+    applyResponseMutations(headers, this.respMutations);
+    this.writeHead(status, headers, endStream);
+  }
+
+  private writeHead(status: number, headers: OutgoingHttpHeaders, endStream: boolean): void {
+    switch (this.down) {
+      case Down.H1: {
+        const res = this.h1res!;
+        if (this.ctx.draining) headers.connection = 'close';
+        res.writeHead(status, headers);
+        if (endStream) res.end();
+        break;
+      }
+      case Down.H2: {
+        const s = this.h2!;
+        if (s.destroyed || s.closed) return;
+        headers[':status'] = status;
+        delete headers.host;
+        if (endStream) s.respond(headers, { endStream: true });
+        else {
+          s.respond(headers, { waitForTrailers: true });
+          s.once('wantTrailers', onWantTrailers);
+        }
+        break;
+      }
+      case Down.Raw: {
+        // A refused upgrade: the body (if any) is delimited by closing the connection.
+        if (status !== 101) headers.connection = 'close';
+        this.raw!.write(rawHead(status, headers));
+        if (endStream) this.raw!.end();
+        break;
+      }
+    }
+    if (endStream) this.downEnded = true;
+  }
+
+  /** The writable side of the downstream for the body. */
+  downWritable(): Writable {
+    return this.down === Down.H1 ? this.h1res! : this.down === Down.H2 ? this.h2! : this.raw!;
+  }
+
+  trailers: IncomingHttpHeaders | undefined;
+
+  endDownstream(): void {
+    this.downEnded = true;
+    this.clearTimer();
+    const t = this.trailers;
+    if (t && this.grpc && t['grpc-status'] !== undefined) this.grpcStatus = Number(t['grpc-status']);
+    switch (this.down) {
+      case Down.H1:
+        if (t) this.h1res!.addTrailers(filterTrailers(t));
+        this.h1res!.end();
+        break;
+      case Down.H2:
+        this.h2!.end(); // 'wantTrailers' sends them
+        break;
+      case Down.Raw:
+        this.raw!.end();
+        break;
+    }
+  }
+
+  /** A response generated by the proxy itself (Envoy's "local reply"). */
+  localReply(status: number, flag: string, body: string | Buffer, extra?: OutgoingHttpHeaders): void {
+    if (this.responseStarted) {
+      this.abort(flag);
+      return;
+    }
+    this.responseStarted = true;
+    this.status = status;
+    if (flag !== '-') this.flags = flag;
+    this.clearTimer();
+    const headers: OutgoingHttpHeaders = extra ? { ...extra } : {};
+    applyResponseMutations(headers, this.respMutations);
+    let payload: string | Buffer = body;
+    if (this.grpc && this.down !== Down.Raw && status >= 300) {
+      // gRPC clients read errors from grpc-status: answer "trailers-only", as Envoy does.
+      this.status = 200;
+      this.grpcStatus = grpcStatusForHttp(status);
+      headers['content-type'] = 'application/grpc';
+      headers['grpc-status'] = String(this.grpcStatus);
+      if (body.length) headers['grpc-message'] = encodeURIComponent(body.toString());
+      payload = '';
+    } else if (payload.length) {
+      if (headers['content-type'] === undefined) headers['content-type'] = 'text/plain';
+    }
+    headers['content-length'] = String(Buffer.byteLength(payload));
+    this.respBytes = Buffer.byteLength(payload);
+    if (!this.ctx.outbound) headers[PEER_HEADER] = this.ctx.engine.selfPeerHeader;
+    if (this.down === Down.Raw) headers.connection = 'close';
+    // Unread request body: HTTP/1.1 keeps the connection usable by draining it (Node does).
+    if (payload.length === 0) this.writeHead(this.status, headers, true);
+    else {
+      this.writeHead(this.status, headers, false);
+      const w = this.downWritable();
+      this.downEnded = true;
+      if (this.down === Down.H2) this.trailers = undefined;
+      w.end(payload);
+    }
+    if (this.upReq) this.upReq.destroy();
+    if (this.upH2 && !this.upH2.destroyed) this.upH2.close(NGHTTP2_CANCEL);
+  }
+
+  /** Resets both sides after the response started (Envoy resets the downstream stream). */
+  abort(flag: string): void {
+    if (flag !== '-' && this.flags === '-') this.flags = flag;
+    this.clearTimer();
+    this.upFinished = true;
+    if (this.upReq) this.upReq.destroy();
+    if (this.upH2 && !this.upH2.destroyed) this.upH2.close(NGHTTP2_CANCEL);
+    switch (this.down) {
+      case Down.H1: this.h1res!.destroy(); break;
+      case Down.H2: if (!this.h2!.destroyed) this.h2!.close(NGHTTP2_INTERNAL_ERROR); break;
+      case Down.Raw: this.raw!.destroy(); break;
+    }
+  }
+
+  upstreamFailed(err: NodeJS.ErrnoException): void {
+    if (this.upFinished || this.done) return;
+    this.upFinished = true;
+    const cause = (err as { cause?: NodeJS.ErrnoException }).cause;
+    const flag = upstreamErrorFlag(err.code === 'ERR_HTTP2_STREAM_CANCEL' && cause ? cause : err);
+    if (this.responseStarted) this.abort(flag);
+    else if (flag === 'UPE') this.localReply(502, flag, BODY.UPE);
+    else this.localReply(503, flag, BODY[flag]);
+  }
+
+  clearTimer(): void {
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+  }
+
+  /** Exactly once, when the downstream side is closed: stats, metrics and the access log. */
+  finish(downstreamReset: boolean): void {
+    if (this.done) return;
+    this.done = true;
+    this.clearTimer();
+    if (downstreamReset && !this.downEnded && this.flags === '-') this.flags = 'DC';
+    if (!this.upFinished) {
+      this.upFinished = true;
+      if (this.upReq && !this.upReq.destroyed && downstreamReset) this.upReq.destroy();
+      if (this.upH2 && !this.upH2.destroyed && downstreamReset) this.upH2.close(NGHTTP2_CANCEL);
+    }
+    if (this.host) releaseHost(this.host);
+    const durationMs = performance.now() - this.start;
+    this.ctx.engine.metrics.recordRequest(this.labels, this.grpc ? 'grpc' : 'http', this.status, this.flags, this.grpcStatus, durationMs, this.reqBytes, this.respBytes);
+    if (this.ctx.accessLog) this.ctx.engine.accessLog(this, durationMs);
+  }
+}
+
+// ------------------------------------------------------------ event handlers (this = emitter)
+
+function noop(): void {}
+
+function onReqData(this: Tagged<Readable>, chunk: Buffer): void {
+  const ex = this[kEx]!;
+  ex.reqBytes += chunk.length;
+  const dest = (ex.upReq ?? ex.upH2)!;
+  if (!dest.write(chunk)) {
+    this.pause();
+    dest.once('drain', onReqDrain);
+  }
+}
+
+function onReqDrain(this: Tagged<Writable>): void {
+  this[kEx]!.body!.resume();
+}
+
+function onReqEnd(this: Tagged<Readable>): void {
+  const ex = this[kEx]!;
+  const dest = ex.upReq ?? ex.upH2;
+  if (dest && !dest.destroyed) dest.end();
+  ex.startTimer();
+}
+
+function onResData(this: Tagged<Readable>, chunk: Buffer): void {
+  const ex = this[kEx]!;
+  ex.respBytes += chunk.length;
+  const dest = ex.downWritable() as Tagged<Writable>;
+  if (!dest.write(chunk)) {
+    this.pause();
+    dest[kEx] = ex;
+    dest.once('drain', onResDrain);
+  }
+}
+
+function onResDrain(this: Tagged<Writable>): void {
+  const ex = this[kEx]!;
+  (ex.upRes ?? ex.upH2)?.resume();
+}
+
+function onH1Response(this: Tagged<ClientRequest>, res: IncomingMessage): void {
+  const ex = this[kEx]!;
+  if (ex.done || ex.upFinished) {
+    res.destroy();
+    return;
+  }
+  ex.upRes = res;
+  (res as Tagged<IncomingMessage>)[kEx] = ex;
+  const headers = copyEndToEnd(res.headers, { stripEnvoy: false, upgrade: false });
+  const status = res.statusCode ?? 502;
+  const bodyless = ex.method === 'HEAD' || status === 204 || status === 304 || res.headers['content-length'] === '0';
+  ex.respond(status, headers, res.headers, bodyless && ex.down !== Down.H1);
+  res.on('data', onResData);
+  res.on('end', onH1ResEnd);
+  res.on('error', onUpBodyError);
+  res.on('aborted', onUpBodyAborted);
+}
+
+function onH1ResEnd(this: Tagged<IncomingMessage>): void {
+  const ex = this[kEx]!;
+  ex.upFinished = true;
+  if (ex.downEnded) return;
+  const t = this.trailers;
+  for (const _ in t) {
+    ex.trailers = t;
+    break;
+  }
+  ex.endDownstream();
+}
+
+function onUpBodyError(this: Tagged<Readable>, err: NodeJS.ErrnoException): void {
+  const ex = this[kEx]!;
+  if (!ex.upFinished) {
+    ex.upFinished = true;
+    if (!ex.downEnded) ex.abort(err.code?.startsWith('HPE_') ? 'UPE' : 'UC');
+  }
+}
+
+function onUpBodyAborted(this: Tagged<IncomingMessage>): void {
+  const ex = this[kEx]!;
+  if (!ex.upFinished) {
+    ex.upFinished = true;
+    if (!ex.downEnded) ex.abort('UC');
+  }
+}
+
+function onUpError(this: Tagged<ClientRequest | ClientHttp2Stream>, err: NodeJS.ErrnoException): void {
+  this[kEx]!.upstreamFailed(err);
+}
+
+function onH2Response(this: Tagged<ClientHttp2Stream>, headers: IncomingHttpHeaders & http2.IncomingHttpStatusHeader, flags: number): void {
+  const ex = this[kEx]!;
+  if (ex.done || ex.upFinished) return;
+  const status = Number(headers[':status'] ?? 502);
+  const out = copyEndToEnd(headers, { stripEnvoy: false, upgrade: false });
+  const end = (flags & NGHTTP2_FLAG_END_STREAM) !== 0;
+  ex.respond(status, out, headers, end && ex.down === Down.H2);
+  if (end) {
+    ex.upFinished = true;
+    if (!ex.downEnded) ex.endDownstream();
+    return;
+  }
+  this.on('data', onResData);
+  this.on('end', onH2ResEnd);
+}
+
+function onH2Trailers(this: Tagged<ClientHttp2Stream>, headers: IncomingHttpHeaders): void {
+  this[kEx]!.trailers = headers;
+}
+
+function onH2ResEnd(this: Tagged<ClientHttp2Stream>): void {
+  const ex = this[kEx]!;
+  ex.upFinished = true;
+  if (!ex.downEnded) ex.endDownstream();
+}
+
+function onH2Close(this: Tagged<ClientHttp2Stream>): void {
+  const ex = this[kEx]!;
+  if (ex.upFinished || ex.done) return;
+  // Closed without a complete response and without an 'error' event: a reset with NO_ERROR,
+  // or the session went away.
+  const err = Object.assign(new Error(`upstream stream closed (code ${this.rstCode})`), { code: 'ERR_HTTP2_STREAM_ERROR' });
+  ex.upstreamFailed(err);
+}
+
+function onWantTrailers(this: Tagged<ServerHttp2Stream>): void {
+  const ex = this[kEx]!;
+  const t = ex.trailers;
+  if (this.destroyed || this.closed) return;
+  this.sendTrailers(t ? (filterTrailers(t) as http2.OutgoingHttpHeaders) : {});
+}
+
+function onDownClose(this: Tagged<ServerResponse | ServerHttp2Stream | Socket>): void {
+  const ex = this[kEx]!;
+  let reset: boolean;
+  if (ex.down === Down.H1) reset = !ex.h1res!.writableFinished;
+  else if (ex.down === Down.H2) reset = ex.h2!.rstCode !== 0 && ex.h2!.rstCode !== undefined ? true : !ex.downEnded;
+  else {
+    reset = false;
+    const raw = ex.raw!;
+    ex.reqBytes = raw.bytesRead;
+    ex.respBytes = raw.bytesWritten;
+  }
+  ex.finish(reset);
+}
+
+function onTimeout(ex: Exchange): void {
+  ex.timer = undefined;
+  if (ex.done) return;
+  ex.upFinished = true;
+  if (ex.responseStarted) ex.abort('UT');
+  else ex.localReply(504, 'UT', BODY.UT);
+}
+
+/** HTTP/1.1 upgrade accepted upstream: write the 101 to the raw downstream socket and splice. */
+function onUpgrade(this: Tagged<ClientRequest>, res: IncomingMessage, upSocket: Socket, upHead: Buffer): void {
+  const ex = this[kEx]!;
+  const down = ex.raw!;
+  if (ex.done || down.destroyed) {
+    upSocket.destroy();
+    return;
+  }
+  ex.clearTimer();
+  ex.responseStarted = true;
+  ex.status = res.statusCode ?? 101;
+  ex.upFinished = true;
+  const headers: OutgoingHttpHeaders = {};
+  const raw = res.rawHeaders;
+  // Keep Connection/Upgrade/Sec-WebSocket-*: they are the handshake.
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    if (name === 'keep-alive' || name === 'transfer-encoding' || name === PEER_HEADER) continue;
+    const v = headers[name];
+    headers[name] = v === undefined ? raw[i + 1]! : Array.isArray(v) ? [...v, raw[i + 1]!] : [String(v), raw[i + 1]!];
+  }
+  if (!ex.ctx.outbound) headers[PEER_HEADER] = ex.ctx.engine.selfPeerHeader;
+  down.write(rawHead(ex.status, headers));
+  if (upHead.length) down.write(upHead);
+  if (ex.rawHead && ex.rawHead.length) upSocket.write(ex.rawHead);
+  upSocket.on('error', noop);
+  down.pipe(upSocket);
+  upSocket.pipe(down);
+  upSocket.on('close', () => down.destroy());
+  down.on('close', () => upSocket.destroy());
+  ex.downEnded = true;
+}
+
+function rawHead(status: number, headers: OutgoingHttpHeaders): string {
+  let s = `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? 'Unknown'}\r\n`;
+  for (const name in headers) {
+    if (name.charCodeAt(0) === 58) continue;
+    const v = headers[name];
+    if (v === undefined) continue;
+    if (Array.isArray(v)) for (const x of v) s += `${name}: ${x}\r\n`;
+    else s += `${name}: ${v}\r\n`;
+  }
+  return s + '\r\n';
+}
+
+function filterTrailers(t: IncomingHttpHeaders): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  for (const k in t) if (k.charCodeAt(0) !== 58 && t[k] !== undefined) out[k] = t[k];
+  return out;
+}

@@ -1,0 +1,114 @@
+import type { OutgoingHttpHeaders } from 'node:http';
+import type { ClusterConfig, Endpoint, HeaderMutations, Route, RouteAction, RouteTable, WeightedClusterEntry } from '../config/model.ts';
+import { buildRedirectUrl, resolveCluster, rewritePath, selectRoute, stripQuery, type RouteRequest } from '../config/route-select.ts';
+import type { Engine } from './engine.ts';
+import { hashString, requestHash } from '../config/hash.ts';
+import type { UpstreamHost } from '../config/lb.ts';
+
+export type Decision =
+  | { kind: 'forward'; route: Route; action: RouteAction; cluster: string; weighted: WeightedClusterEntry | undefined; path: string; authority: string; mutations: readonly HeaderMutations[] }
+  | { kind: 'local'; status: number; flag: string; body?: string | Buffer; headers?: OutgoingHttpHeaders; mutations: readonly HeaderMutations[] | undefined; route?: Route };
+
+/**
+ * The data plane's view of routing (config/route-select.ts does the matching): one call turns a
+ * request into "forward to cluster X with this path/authority and these header mutations" or a
+ * local reply. Mutation levels are listed in application order: Envoy applies the most specific
+ * level first so that the route table's own mutations win (most_specific_header_mutations_wins
+ * unset).
+ */
+export function decide(table: RouteTable, req: RouteRequest): Decision {
+  const sel = selectRoute(table, req);
+  if (!('route' in sel)) return { kind: 'local', status: 404, flag: 'NR', mutations: 'virtualHost' in sel ? [sel.virtualHost.headers, table.headers] : [table.headers] };
+  const { route, virtualHost: vh } = sel;
+  const a = route.action;
+  if (a.kind === 'direct') return { kind: 'local', status: a.status, flag: '-', ...(a.body ? { body: a.body } : {}), mutations: [route.headers, vh.headers, table.headers], route };
+  if (a.kind === 'redirect') {
+    return { kind: 'local', status: a.status, flag: '-', headers: { location: buildRedirectUrl(route, a, req) }, mutations: [route.headers, vh.headers, table.headers], route };
+  }
+  const { cluster, weighted } = resolveCluster(a.target, req);
+  const path = rewritePath(route, a, req.path);
+  let authority = req.authority;
+  const hr = a.hostRewrite;
+  if (weighted?.hostRewrite !== undefined) authority = weighted.hostRewrite;
+  else if (hr?.kind === 'literal') authority = hr.value;
+  else if (hr?.kind === 'header') {
+    const v = req.headers[hr.header];
+    if (typeof v === 'string' && v) authority = v;
+  } else if (hr?.kind === 'pathRegex') {
+    hr.regex.lastIndex = 0;
+    authority = stripQuery(req.path).replace(hr.regex, hr.substitution);
+  }
+  return {
+    kind: 'forward', route, action: a, cluster: cluster ?? '', weighted, path, authority,
+    mutations: weighted ? [weighted.headers, route.headers, vh.headers, table.headers] : [route.headers, vh.headers, table.headers],
+  };
+}
+
+/** auto_host_rewrite: the endpoint's hostname, else its address. */
+export function autoHost(ep: Endpoint): string {
+  return ep.hostname ?? (ep.isPipe ? 'localhost' : `${ep.address}:${ep.port}`);
+}
+
+// ------------------------------------------------------------ header mutations
+
+export function applyRequestMutations(out: OutgoingHttpHeaders, levels: readonly HeaderMutations[] | undefined): void {
+  if (!levels) return;
+  for (const m of levels) {
+    if (m.requestRemove.length === 0 && m.requestAdd.length === 0) continue;
+    for (const n of m.requestRemove) delete out[n];
+    for (const h of m.requestAdd) addHeader(out, h.name, h.value, h.appendAction, h.keepEmptyValue);
+  }
+}
+
+export function applyResponseMutations(out: OutgoingHttpHeaders, levels: readonly HeaderMutations[] | undefined): void {
+  if (!levels) return;
+  for (const m of levels) {
+    if (m.responseRemove.length === 0 && m.responseAdd.length === 0) continue;
+    for (const n of m.responseRemove) delete out[n];
+    for (const h of m.responseAdd) addHeader(out, h.name, h.value, h.appendAction, h.keepEmptyValue);
+  }
+}
+
+function addHeader(out: OutgoingHttpHeaders, name: string, value: string, action: string, keepEmpty: boolean): void {
+  if (value === '' && !keepEmpty) return;
+  const cur = out[name];
+  switch (action) {
+    case 'ADD_IF_ABSENT':
+      if (cur === undefined) out[name] = value;
+      break;
+    case 'OVERWRITE_IF_EXISTS_OR_ADD':
+      out[name] = value;
+      break;
+    case 'OVERWRITE_IF_EXISTS':
+      if (cur !== undefined) out[name] = value;
+      break;
+    default:
+      out[name] = cur === undefined ? value : Array.isArray(cur) ? [...cur, value] : [String(cur), value];
+  }
+}
+
+// ------------------------------------------------------------ load balancing
+
+/**
+ * Picks an upstream host with the cluster's load balancer (config/lb.ts) and counts it as
+ * active; `releaseHost` must follow exactly once.
+ */
+export function pickHost(engine: Engine, cluster: ClusterConfig, action: RouteAction | undefined, req: RouteRequest | undefined, sourceIp: string): UpstreamHost | undefined {
+  const lb = engine.lb.forCluster(cluster);
+  let hash: number | undefined;
+  if (action && req && action.hashPolicies.length > 0 && (cluster.lb.kind === 'RING_HASH' || cluster.lb.kind === 'MAGLEV')) {
+    hash = requestHash(action.hashPolicies, { headers: req.headers, path: req.path, sourceIp, authority: req.authority });
+  } else if (!action && (cluster.lb.kind === 'RING_HASH' || cluster.lb.kind === 'MAGLEV') && sourceIp) {
+    hash = hashString(sourceIp); // TCP: Envoy hashes the downstream address
+  }
+  const host = lb.pick(hash === undefined ? undefined : { hash });
+  if (host) {
+    host.stats.activeRequests++;
+    host.stats.totalRequests++;
+  }
+  return host;
+}
+
+export function releaseHost(host: UpstreamHost): void {
+  host.stats.activeRequests--;
+}

@@ -1,0 +1,122 @@
+import { parseClusterName } from '@tern/xds';
+import type { ClusterConfig, Endpoint, Json } from '../config/model.ts';
+import { decodePeer, type PeerIdentity } from '../dataplane/headers.ts';
+import type { LabelBase, LabelSet, Metrics } from './metrics.ts';
+
+const UNKNOWN = 'unknown';
+
+/**
+ * Resolves Istio's metric labels for a request without building label objects per request:
+ * results are cached per cluster/endpoint object (snapshots are immutable, so identity is a
+ * valid key) and per peer-header value.
+ */
+export class LabelCache {
+  private readonly byCluster = new WeakMap<ClusterConfig, LabelBase>();
+  private readonly byEndpoint = new WeakMap<Endpoint, LabelBase>();
+  private readonly byPeer = new Map<string, LabelBase>();
+  private outboundDefault: LabelBase | undefined;
+  private inboundDefault: LabelBase | undefined;
+
+  constructor(private readonly metrics: Metrics, private readonly self: PeerIdentity) {}
+
+  /** reporter=source: we are the source; the destination comes from the cluster, endpoint or peer header. */
+  outbound(cluster: ClusterConfig | undefined, ep: Endpoint | undefined, peer: string | undefined): LabelBase {
+    if (!cluster) return (this.outboundDefault ??= this.metrics.base(this.outboundSet(undefined, undefined, undefined)));
+    if (peer !== undefined) {
+      const key = `o|${cluster.name}|${peer}`;
+      let b = this.byPeer.get(key);
+      if (!b) {
+        b = this.metrics.base(this.outboundSet(cluster, ep, decodePeer(peer)));
+        this.remember(key, b);
+      }
+      return b;
+    }
+    if (ep) {
+      let b = this.byEndpoint.get(ep);
+      if (!b) {
+        b = this.metrics.base(this.outboundSet(cluster, ep, undefined));
+        this.byEndpoint.set(ep, b);
+      }
+      return b;
+    }
+    let b = this.byCluster.get(cluster);
+    if (!b) {
+      b = this.metrics.base(this.outboundSet(cluster, undefined, undefined));
+      this.byCluster.set(cluster, b);
+    }
+    return b;
+  }
+
+  /** reporter=destination: we are the destination; the source is whoever the peer header names. */
+  inbound(peer: string | undefined, cluster: ClusterConfig | undefined): LabelBase {
+    if (peer === undefined && cluster === undefined) return (this.inboundDefault ??= this.metrics.base(this.inboundSet(undefined, undefined)));
+    const key = `i|${cluster?.name ?? ''}|${peer ?? ''}`;
+    let b = this.byPeer.get(key);
+    if (!b) {
+      b = this.metrics.base(this.inboundSet(peer === undefined ? undefined : decodePeer(peer), cluster));
+      this.remember(key, b);
+    }
+    return b;
+  }
+
+  /** Peer values come from the network: bound the cache so a hostile client cannot grow it forever. */
+  private remember(key: string, b: LabelBase): void {
+    if (this.byPeer.size >= 10000) this.byPeer.clear();
+    this.byPeer.set(key, b);
+  }
+
+  private outboundSet(cluster: ClusterConfig | undefined, ep: Endpoint | undefined, peer: PeerIdentity | undefined): LabelSet {
+    const svc = serviceOf(cluster);
+    const w = peer ?? workloadOf(ep);
+    const s = this.self;
+    return {
+      reporter: 'source',
+      source_workload: s.workload, source_workload_namespace: s.namespace, source_principal: s.principal || UNKNOWN,
+      source_app: s.app, source_version: s.version,
+      destination_workload: w?.workload || UNKNOWN, destination_workload_namespace: w?.namespace || svc.namespace,
+      destination_principal: w?.principal || UNKNOWN, destination_app: w?.app || UNKNOWN, destination_version: w?.version || UNKNOWN,
+      destination_service: svc.host, destination_service_name: svc.name, destination_service_namespace: svc.namespace,
+      connection_security_policy: UNKNOWN,
+    };
+  }
+
+  private inboundSet(peer: PeerIdentity | undefined, cluster: ClusterConfig | undefined): LabelSet {
+    const s = this.self;
+    const svc = serviceOf(cluster);
+    return {
+      reporter: 'destination',
+      source_workload: peer?.workload || UNKNOWN, source_workload_namespace: peer?.namespace || UNKNOWN,
+      // The peer header is a claim, not a proof: only mTLS can establish a principal.
+      source_principal: UNKNOWN,
+      source_app: peer?.app || UNKNOWN, source_version: peer?.version || UNKNOWN,
+      destination_workload: s.workload, destination_workload_namespace: s.namespace, destination_principal: s.principal || UNKNOWN,
+      destination_app: s.app, destination_version: s.version,
+      destination_service: svc.host === UNKNOWN ? s.workload : svc.host,
+      destination_service_name: svc.name === UNKNOWN ? s.app : svc.name,
+      destination_service_namespace: svc.namespace === UNKNOWN ? s.namespace : svc.namespace,
+      connection_security_policy: 'none',
+    };
+  }
+}
+
+/** `outbound|9080|v1|reviews.default.svc.cluster.local` → host, short name, namespace. */
+export function serviceOf(cluster: ClusterConfig | undefined): { host: string; name: string; namespace: string } {
+  const key = cluster ? parseClusterName(cluster.name) : undefined;
+  const host = key?.host;
+  if (!host) return { host: cluster && !key ? cluster.name : UNKNOWN, name: cluster && !key ? cluster.name : UNKNOWN, namespace: UNKNOWN };
+  const parts = host.split('.');
+  return { host, name: parts[0] ?? host, namespace: parts.length > 1 && parts[1] ? parts[1] : UNKNOWN };
+}
+
+/**
+ * Endpoint metadata as Istio writes it: filter_metadata.istio.workload =
+ * "workload;namespace;canonical-service;canonical-revision;cluster" (app = canonical service,
+ * version = canonical revision).
+ */
+export function workloadOf(ep: Endpoint | undefined): PeerIdentity | undefined {
+  const md = ep?.metadata as { filter_metadata?: { istio?: { workload?: Json } } } | undefined;
+  const w = (md?.filter_metadata?.istio ?? (md as { istio?: { workload?: Json } } | undefined)?.istio)?.workload;
+  if (typeof w !== 'string' || !w) return undefined;
+  const [workload = '', namespace = '', app = '', version = ''] = w.split(';');
+  return { workload, namespace, app, version, principal: '' };
+}
