@@ -34,3 +34,18 @@ describe('control-plane output', () => {
     });
   }
 });
+
+describe('sample sidecar bootstraps', () => {
+  it('carry node metadata the control plane accepts', async () => {
+    const { parse } = await import('yaml');
+    const { plainToStruct } = await import('@tern/xds');
+    const { proxyIdentityFromNode } = await import('../apps/api/src/compile/node.ts');
+    const samples = fileURLToPath(new URL('../samples/sidecar/', import.meta.url));
+    for (const f of readdirSync(samples).filter((n) => n.endsWith('.yaml'))) {
+      const b = parse(readFileSync(samples + f, 'utf8')) as { node: { id: string; metadata: JsonObject } };
+      const identity = proxyIdentityFromNode({ id: b.node.id, metadata: plainToStruct(b.node.metadata) });
+      assert.equal(identity.kind, 'sidecar', f);
+      assert.ok(identity.upstreams.length > 0, f);
+    }
+  });
+});
