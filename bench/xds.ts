@@ -1,8 +1,15 @@
 // `npm run bench:xds`: convergence of the control plane's ADS server with many proxies. Simulated
 // sidecars (bench/xds/sim.ts: real gRPC streams behaving like Envoy, in a separate process)
-// connect to one control plane in this process; we then change one route and measure, per
-// affected proxy, the time from the write's start to that proxy's ACK of the new routes, and the
-// time for a change that touches every proxy. See docs/benchmarks.md.
+// connect to one control plane; we then change one route and measure, per affected proxy, the
+// time from the write's start to that proxy's ACK of the new routes (the simulator's clock when it
+// sends the ACK), and the time for a change that touches every proxy. See docs/benchmarks.md.
+//
+// Processes: this one seeds the mesh through the API in-process, then closes it; the control plane
+// under test (bench/xds/control-plane.ts) is a child process that opens the seeded database as a
+// restarted replica would, serves ADS and applies each change (sent over IPC; the clock starts
+// before the message is sent). Its RSS, heap and CPU are read in that child after two full garbage
+// collections (--expose-gc), so seeding garbage and this driver do not count against it. The
+// convergence figures include the ADS debounce (XDS_DEBOUNCE_MS, default 100 ms).
 //
 // Environment (optional):
 //   BENCH_PROXIES      proxy counts (default 1000,5000)
@@ -10,13 +17,19 @@
 //   BENCH_ROUNDS       timed changes of each kind per proxy count (default 20)
 //   BENCH_DATABASE_URL PostgreSQL server (else TERN_TEST_DATABASE_URL, else PGlite)
 //   BENCH_JSON         also write the results as JSON to this file
+//   BENCH_CPU_PROF     write the control plane's CPU profile (.cpuprofile) into this directory
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import fs from 'node:fs';
+import os from 'node:os';
 
 process.env.TERN_LOG_LEVEL ??= 'warn';
-const { openBackend, reachable } = await import('./lib/backend.ts');
+const { reachable } = await import('./lib/backend.ts');
+const { createApp } = await import('../apps/api/src/app.ts');
+const { loadConfig } = await import('../apps/api/src/config.ts');
+const { createScratchDatabase } = await import('../apps/api/test/helpers.ts');
 const { growMesh, virtualService, items, ACTOR, NAMESPACES } = await import('./lib/mesh.ts');
 const { percentile, table } = await import('./lib/stats.ts');
 
@@ -36,8 +49,61 @@ interface Ack {
 }
 
 const wallNow = () => performance.timeOrigin + performance.now();
-const rssMb = () => process.memoryUsage().rss / 1024 / 1024;
 
+interface Stats {
+  rssMb: number;
+  heapMb: number;
+  cpuMs: number;
+}
+
+/** The control plane child: requests over IPC, answers in order per type. */
+class ControlPlane {
+  private readonly waiting = new Map<string, ((m: any) => void)[]>();
+  private nextId = 1;
+  address = '';
+  private readonly failures = new Set<(err: Error) => void>();
+  constructor(readonly child: ChildProcess) {
+    child.on('message', (m: { type: string; id?: number }) => {
+      const key = m.id !== undefined ? `${m.type}:${m.id}` : m.type;
+      this.waiting.get(key)?.shift()?.(m);
+    });
+    child.on('exit', (code) => {
+      for (const fail of this.failures) fail(new Error(`control plane exited (${code})`));
+    });
+  }
+  private wait<T>(key: string): Promise<T> {
+    return new Promise((resolve, reject) => {
+      const list = this.waiting.get(key) ?? this.waiting.set(key, []).get(key)!;
+      this.failures.add(reject);
+      list.push((m: T) => {
+        this.failures.delete(reject);
+        resolve(m);
+      });
+    });
+  }
+  async ready() {
+    this.address = (await this.wait<{ address: string }>('ready')).address;
+  }
+  async apply(objects: unknown[]) {
+    const id = this.nextId++;
+    const done = this.wait<{ error?: string }>(`applied:${id}`);
+    this.child.send({ type: 'apply', id, objects });
+    const r = await done;
+    if (r.error) throw new Error(`apply failed: ${r.error}`);
+  }
+  stats(): Promise<Stats> {
+    const s = this.wait<Stats>('stats');
+    this.child.send({ type: 'stats' });
+    return s;
+  }
+  async close() {
+    if (this.child.exitCode !== null) return;
+    const closed = this.wait('closed').catch(() => {});
+    this.child.send({ type: 'close' });
+    await Promise.race([closed, new Promise((r) => setTimeout(r, 5000))]);
+    this.child.kill('SIGTERM');
+  }
+}
 const SHARED = { namespace: 'shared', name: 'shared-api' };
 function sharedVs(weight: number) {
   return {
@@ -62,22 +128,38 @@ interface Result {
   rssMb: number;
   cpuMsPerChange: number;
   idleRssMb: number;
+  heapMb: number;
+  idleHeapMb: number;
 }
 const results: Result[] = [];
 
 for (const count of proxyCounts) {
-  const backend = await openBackend(kind, serverUrl);
-  const app = backend.app;
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tern-bench-'));
+  const scratch = kind === 'postgres' ? await createScratchDatabase(serverUrl!, 'tern_bench') : undefined;
+  const dbConfig = { dataDir, databaseUrl: scratch?.url };
   let sim: ChildProcess | undefined;
+  let cp: ControlPlane | undefined;
   try {
-    await growMesh(app, 0, services, { workloads: true });
-    await app.registry.upsertService({ ...SHARED, ports: [{ name: 'http', number: 8080, protocol: 'HTTP' }] }, ACTOR);
-    for (const v of ['v1', 'v2']) {
-      await app.registry.upsertWorkload({ namespace: 'shared', name: `shared-api-${v}`, labels: { app: 'shared-api', version: v }, serviceAccount: 'shared-api', addresses: [`10.250.0.${v === 'v1' ? 1 : 2}`], ports: {} }, ACTOR);
+    const seeder = await createApp({ ...loadConfig({}), ...dbConfig, apiPort: 0 });
+    try {
+      await growMesh(seeder, 0, services, { workloads: true });
+      await seeder.registry.upsertService({ ...SHARED, ports: [{ name: 'http', number: 8080, protocol: 'HTTP' }] }, ACTOR);
+      for (const v of ['v1', 'v2']) {
+        await seeder.registry.upsertWorkload({ namespace: 'shared', name: `shared-api-${v}`, labels: { app: 'shared-api', version: v }, serviceAccount: 'shared-api', addresses: [`10.250.0.${v === 'v1' ? 1 : 2}`], ports: {} }, ACTOR);
+      }
+      await seeder.resources.apply(items([sharedDr, sharedVs(50)]), 'apply', ACTOR);
+    } finally {
+      await seeder.close();
     }
-    await app.resources.apply(items([sharedDr, sharedVs(50)]), 'apply', ACTOR);
-    const address = await app.xds.start('127.0.0.1', 0);
-    const idleRss = rssMb();
+    cp = new ControlPlane(
+      spawn(process.execPath, ['--expose-gc', '--import', 'tsx', path.join(here, 'xds/control-plane.ts'), JSON.stringify(dbConfig)], {
+        cwd: root,
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      }),
+    );
+    await cp.ready();
+    const address = cp.address;
+    const idle = await cp.stats();
 
     const acks: Ack[] = [];
     const rdsSeen = new Set<number>();
@@ -122,7 +204,7 @@ for (const count of proxyCounts) {
           }
         };
       });
-      await app.resources.apply(items(objects), 'apply', ACTOR);
+      await cp!.apply(objects);
       await done;
       // Stragglers to unaffected proxies would show up shortly after.
       await new Promise((r) => setTimeout(r, 300));
@@ -133,7 +215,7 @@ for (const count of proxyCounts) {
     const ns3 = new Set<number>();
     for (let p = 0; p < count; p++) if (p % NAMESPACES === 3) ns3.add(p);
     const everyone = new Set(Array.from({ length: count }, (_, p) => p));
-    const cpu0 = process.cpuUsage();
+    const before = await cp.stats();
     const one = { per: [] as number[], last: [] as number[], unaffected: 0 };
     for (let r = 0; r < rounds; r++) {
       const res = await change([virtualService(3, r % 2 === 0 ? 80 : 20)], ns3);
@@ -147,20 +229,24 @@ for (const count of proxyCounts) {
       all.per.push(...res.perProxy);
       all.last.push(res.last);
     }
-    const cpu = process.cpuUsage(cpu0);
+    const after = await cp.stats();
     results.push({
       proxies: count,
       syncSeconds,
       one: { p50: percentile(one.per, 50), p99: percentile(one.per, 99), lastP50: percentile(one.last, 50), lastP99: percentile(one.last, 99), unaffectedPushes: one.unaffected, affected: ns3.size },
       all: { p50: percentile(all.per, 50), p99: percentile(all.per, 99), lastP50: percentile(all.last, 50), lastP99: percentile(all.last, 99) },
-      rssMb: rssMb(),
-      idleRssMb: idleRss,
-      cpuMsPerChange: (cpu.user + cpu.system) / 1000 / (2 * rounds),
+      rssMb: after.rssMb,
+      heapMb: after.heapMb,
+      idleRssMb: idle.rssMb,
+      idleHeapMb: idle.heapMb,
+      cpuMsPerChange: (after.cpuMs - before.cpuMs) / (2 * rounds),
     });
     console.error(`${count} proxies done`);
   } finally {
     sim?.kill('SIGTERM');
-    await backend.close();
+    await cp?.close();
+    await scratch?.drop();
+    fs.rmSync(dataDir, { recursive: true, force: true });
   }
 }
 
@@ -168,7 +254,7 @@ const f = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '-');
 console.log(`\n## ADS convergence (${kind}, ${services} services in ${NAMESPACES} namespaces, ${rounds} changes of each kind)\n`);
 console.log(
   table(
-    ['proxies', 'initial sync s', 'one route: affected', 'per-proxy p50 ms', 'p99 ms', 'last ACK p50 ms', 'last ACK p99 ms', 'pushes to unaffected', 'every proxy: p50 ms', 'p99 ms', 'last ACK p50 ms', 'last ACK p99 ms', 'CP CPU ms/change', 'CP RSS MB (mesh only)', 'CP RSS MB (after)'],
+    ['proxies', 'initial sync s', 'one route: affected', 'per-proxy p50 ms', 'p99 ms', 'last ACK p50 ms', 'last ACK p99 ms', 'pushes to unaffected', 'every proxy: p50 ms', 'p99 ms', 'last ACK p50 ms', 'last ACK p99 ms', 'CP CPU ms/change', 'CP RSS MB (mesh only)', 'CP RSS MB (after)', 'CP heap MB (mesh only)', 'CP heap MB (after)'],
     results.map((r) => [
       String(r.proxies),
       r.syncSeconds.toFixed(1),
@@ -185,6 +271,8 @@ console.log(
       f(r.cpuMsPerChange),
       f(r.idleRssMb),
       f(r.rssMb),
+      f(r.idleHeapMb),
+      f(r.heapMb),
     ]),
   ),
 );

@@ -90,7 +90,8 @@ if (onPostgres) {
       // A write through B reaches the proxy connected to A (change feed across replicas).
       ok(await b.rest('POST', '/api/v1/apply', { yaml: vs(80) }));
       await eventually(() => v1Weight(store) === 80, 10_000, 'write through B reaches a proxy on A');
-      assert.equal((await a.app.xds.getProxy('productpage-v1.default')).status, 'SYNCED');
+      // The store has the config; the ACK that makes the proxy SYNCED follows on the wire.
+      await eventually(async () => (await a.app.xds.getProxy('productpage-v1.default')).status === 'SYNCED', 10_000, 'A reports the proxy SYNCED');
 
       // A dies. The proxy keeps what it has; a change written meanwhile through B must not be lost.
       await a.close();

@@ -153,11 +153,47 @@ export class MeshModel {
     this.destinationRules = drs.sort(byOrder);
 
     // Per service host, the candidate policies in precedence order; visibility is checked per proxy.
+    // Exact hosts are looked up, only wildcard patterns are scanned: hosts x policies would be
+    // quadratic in the mesh size, and this runs on every revision.
+    const vsExact = new Map<string, Set<VsEntry>>();
+    const vsWild: VsEntry[] = [];
+    for (const v of this.virtualServices) {
+      if (!v.mesh) continue;
+      for (const p of v.hosts) {
+        if (p.includes('*')) vsWild.push(v);
+        (vsExact.get(p) ?? vsExact.set(p, new Set()).get(p)!).add(v);
+      }
+    }
+    const drExact = new Map<string, DrEntry[]>();
+    const drWild: DrEntry[] = [];
+    for (const d of this.destinationRules) {
+      if (d.host.includes('*')) drWild.push(d);
+      (drExact.get(d.host) ?? drExact.set(d.host, []).get(d.host)!).push(d);
+    }
+    const vsMatches = (v: VsEntry, h: string) => v.hosts.some((p) => hostMatches(p, h) || (h.includes('*') && p === h));
+    const drMatches = (d: DrEntry, h: string) => hostMatches(d.host, h) || d.host === h;
     const hosts = [...this.byHost.keys()].sort();
     for (const h of hosts) {
-      this.vsByHost.set(h, rankByHost(this.virtualServices.filter((v) => v.mesh && v.hosts.some((p) => hostMatches(p, h) || (h.includes('*') && p === h))), (v) => bestPattern(v.hosts, h)));
-      this.drByHost.set(h, rankByHost(this.destinationRules.filter((d) => hostMatches(d.host, h) || d.host === h), (d) => bestPattern([d.host], h)));
+      const vs = new Set<VsEntry>(vsExact.get(h));
+      for (const v of vsWild) vs.add(v);
+      this.vsByHost.set(h, rankByHost([...vs].filter((v) => vsMatches(v, h)), (v) => bestPattern(v.hosts, h)));
+      const dr = new Set<DrEntry>(drExact.get(h));
+      for (const d of drWild) dr.add(d);
+      this.drByHost.set(h, rankByHost([...dr].filter((d) => drMatches(d, h)), (d) => bestPattern([d.host], h)));
     }
+  }
+
+  /** Every service host, and per host its services and candidate policies (what `changedHosts` compares). */
+  hostEntries(): IterableIterator<[string, ServiceModel[]]> {
+    return this.byHost.entries();
+  }
+
+  virtualServicesOfHost(host: string): readonly VsEntry[] {
+    return this.vsByHost.get(host) ?? [];
+  }
+
+  destinationRulesOfHost(host: string): readonly DrEntry[] {
+    return this.drByHost.get(host) ?? [];
   }
 
   resolve(host: string, namespace: string): string {

@@ -1,6 +1,7 @@
 import { clusterName, type JsonObject } from '@tern/xds';
 import type { MeshSnapshot, WorkloadRow } from '../store/snapshot.ts';
 import { arr, backsService, hostMatches, labelsOf, scopeIncludes } from '../policy/mesh-model.ts';
+import { changedHosts } from './changes.ts';
 import { clusterDiscovery, inboundCluster, outboundCluster, passthroughCluster, proxylessCanUse, type ClusterContext } from './cluster.ts';
 import { clusterLoadAssignment, dnsLoadAssignment, workloadPort } from './endpoints.ts';
 import { apiListener, FORWARD_PROXY_ROUTE, hcm, hcmFilter, inboundRouteConfig, listener, tcpProxyFilter, virtualInbound, virtualOutbound } from './listeners.ts';
@@ -29,6 +30,18 @@ interface ClientView {
   kind: Kind;
 }
 
+/** What shapes a proxy's listeners apart from the mesh (identities are immutable: computed once per proxy). */
+const shapeKeys = new WeakMap<ProxyIdentity, string>();
+
+function shapeKey(proxy: ProxyIdentity): string {
+  let k = shapeKeys.get(proxy);
+  if (k === undefined) {
+    k = JSON.stringify([proxy.interception, proxy.outboundPort, proxy.inboundPort, proxy.upstreams, proxy.appPorts]);
+    shapeKeys.set(proxy, k);
+  }
+  return k;
+}
+
 class Prepared implements PreparedMesh {
   private readonly model: MeshModel;
   private readonly clusterCtx: { sidecar: ClusterContext; proxyless: ClusterContext };
@@ -43,6 +56,9 @@ class Prepared implements PreparedMesh {
   private readonly routeConfigs = new Interner<JsonObject>();
   private readonly listeners = new Interner<JsonObject>();
   private readonly results = new Interner<ProxyResources>();
+  private readonly maps = new Interner<Map<string, JsonObject>>();
+  /** Per identity (the server asks for the same proxy in this revision and, for changedSince, the next). */
+  private readonly scopeOf = new WeakMap<ProxyIdentity, ServiceModel[]>();
 
   constructor(
     mesh: MeshSnapshot,
@@ -70,24 +86,54 @@ class Prepared implements PreparedMesh {
     };
     const scope = this.scopeFor(proxy);
     const scopeKey = this.ids.of(scope);
-    // The whole result depends on these and nothing else (node.id does not change resources).
-    const key = JSON.stringify([
-      scopeKey,
-      view.key,
-      proxy.interception,
-      proxy.outboundPort,
-      proxy.inboundPort,
-      proxy.upstreams,
-      proxy.appPorts,
-      workload ? [workload.name, workload.addresses, workload.ports] : null,
-      workload ? null : labelsKey(proxy.labels),
-    ]);
+    // The whole result depends on these and nothing else (node.id does not change resources). The
+    // workload row stands for its name, addresses and ports (one row per name in a revision).
+    const key = `${scopeKey}|${view.key}|${shapeKey(proxy)}|${workload ? `w${this.ids.of(workload)}` : `l${labelsKey(proxy.labels)}`}`;
     return this.results.get(key, () => this.build(proxy, view, scope, workload));
+  }
+
+  /**
+   * Which proxies may compile differently here than in `previous`: those whose scope changed, whose
+   * scope holds a changed host, or whose own workload or services changed. Anything else compiles
+   * to equal output, so the server need not compile or push for it.
+   */
+  changedSince(previous: PreparedMesh): (proxy: ProxyIdentity) => boolean {
+    if (!(previous instanceof Prepared) || previous.options !== this.options) return () => true;
+    const prev = previous;
+    const hosts = changedHosts(prev.model, this.model);
+    // Per scope (interned, so a handful per mesh): does it differ, or hold a changed host?
+    const scopeVerdict = new Map<ServiceModel[], Map<ServiceModel[], boolean>>();
+    const scopeChanged = (a: ServiceModel[], b: ServiceModel[]): boolean => {
+      let inner = scopeVerdict.get(b);
+      if (!inner) scopeVerdict.set(b, (inner = new Map()));
+      let v = inner.get(a);
+      if (v === undefined) {
+        v = a.length !== b.length || a.some((s, i) => s.id !== b[i]!.id) || b.some((s) => hosts.has(s.host));
+        inner.set(a, v);
+      }
+      return v;
+    };
+    return (proxy) => {
+      if (scopeChanged(prev.scopeFor(proxy), this.scopeFor(proxy))) return true;
+      const key = proxy.workload ? `${proxy.namespace}/${proxy.workload}` : undefined;
+      const wa = key ? prev.model.workloadsByKey.get(key) : undefined;
+      const wb = key ? this.model.workloadsByKey.get(key) : undefined;
+      if (wa !== wb) return true;
+      const oa = prev.ownServices(proxy, wa);
+      const ob = this.ownServices(proxy, wb);
+      return oa.length !== ob.length || oa.some((s, i) => s.id !== ob[i]!.id) || ob.some((s) => hosts.has(s.host));
+    };
   }
 
   // ---- scoping -----------------------------------------------------------------------------
 
   private scopeFor(proxy: ProxyIdentity): ServiceModel[] {
+    let scope = this.scopeOf.get(proxy);
+    if (!scope) this.scopeOf.set(proxy, (scope = this.computeScope(proxy)));
+    return scope;
+  }
+
+  private computeScope(proxy: ProxyIdentity): ServiceModel[] {
     const ns = proxy.namespace;
     if (proxy.kind === 'proxyless') return this.scopes.get(`proxyless|${ns}`, () => this.firstPerHost(this.model.services.filter((s) => scopeIncludes(s.scope, ns)), ns));
     const egress = proxy.egressHosts ?? ['./*'];
@@ -171,7 +217,8 @@ class Prepared implements PreparedMesh {
           }
         }
       }
-      return { clusters, endpoints };
+      // Sorted once here: most proxies get these maps as they are (see finish).
+      return { clusters: sortedMap(clusters), endpoints: sortedMap(endpoints) };
     });
   }
 
@@ -215,7 +262,8 @@ class Prepared implements PreparedMesh {
 
   private build(proxy: ProxyIdentity, view: ClientView, scope: ServiceModel[], workload: WorkloadRow | undefined): ProxyResources {
     const out = this.outboundFor(scope, view);
-    const clusters = new Map(out.clusters);
+    /** The proxy's own clusters (inbound, passthrough), on top of the scope's outbound ones. */
+    const clusters = new Map<string, JsonObject>();
     const endpoints = out.endpoints;
     const routes = new Map<string, JsonObject>();
     const listeners = new Map<string, JsonObject>();
@@ -232,13 +280,13 @@ class Prepared implements PreparedMesh {
           for (const n of names) if (!listeners.has(n)) listeners.set(n, this.listeners.get(`api|${n}|${rcName}`, () => apiListener(n, rcName)));
         }
       }
-      return this.finish(listeners, routes, clusters, endpoints);
+      return this.finish(listeners, routes, out.clusters, clusters, endpoints);
     }
 
     if (proxy.interception === 'REDIRECT') this.redirectOutbound(proxy, view, scope, listeners, routes, clusters);
     else this.localOutbound(proxy, view, scope, listeners, routes);
     this.inbound(proxy, view, workload, listeners, clusters);
-    return this.finish(listeners, routes, clusters, endpoints);
+    return this.finish(listeners, routes, out.clusters, clusters, endpoints);
   }
 
   /** Services of the scope by port number, HTTP and TCP apart. */
@@ -338,8 +386,38 @@ class Prepared implements PreparedMesh {
     }
   }
 
-  private finish(listeners: Map<string, JsonObject>, routes: Map<string, JsonObject>, clusters: Map<string, JsonObject>, endpoints: Map<string, JsonObject>): ProxyResources {
-    return { listeners: sortedMap(listeners), routes: sortedMap(routes), clusters: sortedMap(clusters), endpoints: sortedMap(endpoints) };
+  /**
+   * The result maps, interned by content identity: proxies of one namespace mostly share each map
+   * (the ADS server then compares and diffs per map, not per proxy). `base` and `endpoints` are
+   * already sorted; `extra` entries win over `base` ones of the same name.
+   */
+  private finish(listeners: Map<string, JsonObject>, routes: Map<string, JsonObject>, base: Map<string, JsonObject>, extra: Map<string, JsonObject>, endpoints: Map<string, JsonObject>): ProxyResources {
+    return { listeners: this.smallMap(listeners), routes: this.smallMap(routes), clusters: this.merged(base, extra), endpoints };
+  }
+
+  private mapKey(entries: Array<[string, JsonObject]>): string {
+    return entries.map(([n, v]) => `${n}\u0000${this.ids.of(v)}`).join('\u0001');
+  }
+
+  private smallMap(m: Map<string, JsonObject>): Map<string, JsonObject> {
+    const sorted = sortedMap(m);
+    return this.maps.get(`s|${this.mapKey([...sorted])}`, () => sorted);
+  }
+
+  private merged(base: Map<string, JsonObject>, extra: Map<string, JsonObject>): Map<string, JsonObject> {
+    if (extra.size === 0) return base;
+    const ex = [...sortedMap(extra)];
+    return this.maps.get(`m|${this.ids.of(base)}|${this.mapKey(ex)}`, () => {
+      const out = new Map<string, JsonObject>();
+      let i = 0;
+      for (const [name, v] of base) {
+        while (i < ex.length && cmpStr(ex[i]![0], name) < 0) out.set(ex[i]![0], ex[i++]![1]);
+        if (i < ex.length && ex[i]![0] === name) out.set(name, ex[i++]![1]);
+        else out.set(name, v);
+      }
+      while (i < ex.length) out.set(ex[i]![0], ex[i++]![1]);
+      return out;
+    });
   }
 }
 

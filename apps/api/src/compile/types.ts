@@ -82,6 +82,11 @@ export interface CompileOptions {
 export interface PreparedMesh {
   readonly revision: string;
   compileFor(proxy: ProxyIdentity): ProxyResources;
+  /**
+   * A test for the proxies whose output may differ from what `previous` compiles for them (a
+   * superset: false only when the output is certainly equal). Absent: assume every proxy.
+   */
+  changedSince?(previous: PreparedMesh): (proxy: ProxyIdentity) => boolean;
 }
 
 export type PrepareMesh = (mesh: MeshSnapshot, revision: string, options: CompileOptions) => PreparedMesh;

@@ -1,5 +1,4 @@
 import {
-  canonicalResourceName,
   type AnyMessage,
   type DeltaDiscoveryRequest,
   type DeltaDiscoveryResponse,
@@ -8,7 +7,8 @@ import {
   type JsonObject,
 } from '@tern/xds';
 import type { ProxyIdentity, ProxyResources } from '../compile/types.ts';
-import { EMPTY_RESOURCES, TYPES, canonicalIndex, encode, typeByUrl, typeVersion, type TypeInfo } from './resources.ts';
+import type { PreparedMesh } from '../compile/types.ts';
+import { EMPTY_RESOURCES, TYPES, canonicalIndex, canonicalName, encode, reuseUnchangedResources, typeByUrl, typeVersion, wildcardView, type TypeInfo } from './resources.ts';
 
 // One ADS stream's protocol state: per type the subscription, what was sent (with its version and
 // nonce), what was ACKed or NACKed. No I/O here: the server feeds requests and mesh updates in and
@@ -35,6 +35,8 @@ export interface TypeState {
   lastSent?: { version: string; nonce: string; at: Date; revision: string; count: number };
   acked?: { version: string; nonce: string; at: Date };
   nack?: { version: string; nonce: string; message: string; at: Date };
+  /** The resource map the last pushType worked from, under the current subscription: a mesh update with the same map has nothing to send. */
+  basis?: ReadonlyMap<string, JsonObject>;
 }
 
 export interface Push<R> {
@@ -62,6 +64,8 @@ abstract class Connection<Req, Res> {
   /** What the proxy should have, and the mesh revision it was compiled from. */
   desired: ProxyResources = EMPTY_RESOURCES;
   desiredRevision = '0';
+  /** The prepared mesh `desired` is known to be current for (compiled from it, or found unaffected by its changes). */
+  basis: PreparedMesh | undefined;
   /** The latest mesh revision at which every type the proxy asked for was ACKed. */
   convergedRevision: string | undefined;
   readonly types = new Map<string, TypeState>();
@@ -91,16 +95,23 @@ abstract class Connection<Req, Res> {
 
   /** New output for this proxy: the responses to send, in Envoy's apply order (CDS, EDS, LDS, RDS). */
   update(resources: ProxyResources, revision: string): Push<Res>[] {
-    this.desired = resources;
+    this.desired = reuseUnchangedResources(this.desired, resources);
     this.desiredRevision = revision;
     const pushes: Push<Res>[] = [];
     for (const type of TYPES) {
-      if (!this.types.get(type.url)?.requested) continue;
+      const st = this.types.get(type.url);
+      if (!st?.requested || st.basis === this.desired[type.key]) continue;
       const p = this.pushType(type, false);
       if (p) pushes.push(p);
     }
     this.noteConvergence();
     return pushes;
+  }
+
+  /** A new mesh revision that does not change this proxy's output. */
+  advance(revision: string) {
+    this.desiredRevision = revision;
+    this.noteConvergence();
   }
 
   /** Every requested type ACKed at its latest version. */
@@ -123,14 +134,21 @@ abstract class Connection<Req, Res> {
   }
 
   /** The resources of `type` this proxy should see: all of them for a wildcard subscription, else the subscribed names that exist. */
-  protected wanted(type: TypeInfo, st: TypeState): Map<string, { name: string; json: JsonObject }> {
+  protected wanted(type: TypeInfo, st: TypeState): ReadonlyMap<string, { name: string; json: JsonObject }> {
     const m = this.desired[type.key];
+    st.basis = m;
+    if (st.wildcard) return wildcardView(m);
     const out = new Map<string, { name: string; json: JsonObject }>();
-    if (st.wildcard) {
-      for (const [name, json] of m) out.set(canonicalResourceName(name), { name, json });
-      return out;
-    }
     const idx = canonicalIndex(m);
+    // Subscribed to every resource there is (EDS names from CDS, typically): the shared view.
+    if (st.subscribed.size >= idx.size) {
+      let all = true;
+      for (const c of idx.keys()) if (!st.subscribed.has(c)) {
+        all = false;
+        break;
+      }
+      if (all) return wildcardView(m);
+    }
     for (const c of st.subscribed) {
       const name = idx.get(c);
       if (name !== undefined) out.set(c, { name, json: m.get(name)! });
@@ -163,6 +181,21 @@ abstract class Connection<Req, Res> {
   }
 }
 
+/** One record per resource object (a compiled object has one name): shared by every proxy sent it. */
+const sentResources = new WeakMap<JsonObject, SentResource>();
+
+function sentResource(name: string, json: JsonObject, enc: { version: string; any: AnyMessage }): SentResource {
+  let r = sentResources.get(json);
+  if (!r || r.name !== name || r.version !== enc.version) {
+    r = { name, version: enc.version, json, any: enc.any };
+    sentResources.set(json, r);
+  }
+  return r;
+}
+
+/** State of the world: the `sent` record of a wanted map, when it was sent whole. */
+const sentMaps = new WeakMap<ReadonlyMap<string, { name: string; json: JsonObject }>, Map<string, SentResource>>();
+
 /** State of the world (StreamAggregatedResources). */
 export class SotwConnection extends Connection<DiscoveryRequest, DiscoveryResponse> {
   readonly protocol = 'sotw' as const;
@@ -178,10 +211,11 @@ export class SotwConnection extends Connection<DiscoveryRequest, DiscoveryRespon
     // replica: that request is an initial one.)
     if (nonce && st.lastSent && !this.answer(st, nonce, req.error_detail, out)) return { stale: true };
 
-    const names = (req.resource_names ?? []).map(canonicalResourceName);
+    const names = (req.resource_names ?? []).map(canonicalName);
     const wildcard = names.includes('*') || (names.length === 0 && type.fullState);
     const subscribed = new Set(names.filter((n) => n !== '*'));
     const added = (wildcard && !st.wildcard) || (!wildcard && [...subscribed].some((n) => !st.subscribed.has(n)));
+    if (added || wildcard !== st.wildcard || subscribed.size !== st.subscribed.size) st.basis = undefined;
     const first = !st.requested;
     st.requested = true;
     st.wildcard = wildcard;
@@ -200,30 +234,43 @@ export class SotwConnection extends Connection<DiscoveryRequest, DiscoveryRespon
     const st = this.state(type);
     const wanted = this.wanted(type, st);
     const list: SentResource[] = [];
+    let sent = new Map<string, SentResource>();
+    let exact = true;
     let changed = force || wanted.size !== st.sent.size;
     for (const [c, { name, json }] of wanted) {
       const prev = st.sent.get(c);
-      if (prev && prev.json === json) {
+      if (prev && prev.json === json && prev.name === name) {
         list.push(prev);
+        sent.set(c, prev);
         continue;
       }
       const enc = this.encodeOrSkip(type, name, json);
       if (!enc) {
         // Keep what the proxy has rather than deleting it over our own encoding failure.
-        if (prev) list.push(prev);
+        exact = false;
+        if (prev) {
+          list.push(prev);
+          sent.set(c, prev);
+        }
         continue;
       }
       if (!prev || prev.version !== enc.version || prev.name !== name) changed = true;
-      list.push({ name, version: enc.version, json, any: enc.any });
+      const r = sentResource(name, json, enc);
+      list.push(r);
+      sent.set(c, r);
     }
-    if (!changed) {
-      // Same content under new objects: remember the new objects so the next comparison is by identity.
-      st.sent = new Map(list.map((r) => [canonicalResourceName(r.name), r]));
-      return undefined;
+    // What was sent is exactly `wanted`, encoded: proxies sharing `wanted` share the record too
+    // (state of the world replaces st.sent, never edits it).
+    if (exact) {
+      const shared = sentMaps.get(wanted);
+      if (shared) sent = shared;
+      else sentMaps.set(wanted, sent);
     }
+    // Same content under new objects: remember the new objects so the next comparison is by identity.
+    st.sent = sent;
+    if (!changed) return undefined;
     const version = typeVersion(list.map((r) => [r.name, r.version]));
     const nonce = this.nextNonce();
-    st.sent = new Map(list.map((r) => [canonicalResourceName(r.name), r]));
     st.lastSent = { version, nonce, at: new Date(), revision: this.desiredRevision, count: list.length };
     return {
       type,
@@ -258,11 +305,12 @@ export class DeltaConnection extends Connection<DeltaDiscoveryRequest, DeltaDisc
     if (first) {
       // Reconnecting: the client says what it already has, and is not sent it again.
       for (const [name, version] of Object.entries(req.initial_resource_versions ?? {})) {
-        st.sent.set(canonicalResourceName(name), { name, version });
+        st.sent.set(canonicalName(name), { name, version });
       }
     }
-    const subscribe = (req.resource_names_subscribe ?? []).map(canonicalResourceName);
-    const unsubscribe = (req.resource_names_unsubscribe ?? []).map(canonicalResourceName);
+    const subscribe = (req.resource_names_subscribe ?? []).map(canonicalName);
+    const unsubscribe = (req.resource_names_unsubscribe ?? []).map(canonicalName);
+    if (subscribe.length || unsubscribe.length) st.basis = undefined;
     if (first && subscribe.length === 0 && type.fullState) st.wildcard = true;
     const newly: string[] = [];
     for (const n of subscribe) {
@@ -311,8 +359,8 @@ export class DeltaConnection extends Connection<DeltaDiscoveryRequest, DeltaDisc
     for (const c of newly) if (c !== '*' && !wanted.has(c) && !st.sent.has(c)) removed.push(c);
     if (!changed.length && !removed.length && !force) return undefined;
 
-    for (const r of changed) st.sent.set(canonicalResourceName(r.name), r);
-    for (const n of removed) st.sent.delete(canonicalResourceName(n));
+    for (const r of changed) st.sent.set(canonicalName(r.name), r);
+    for (const n of removed) st.sent.delete(canonicalName(n));
     const version = typeVersion([...st.sent.values()].map((r) => [r.name, r.version]));
     const nonce = this.nextNonce();
     st.lastSent = { version, nonce, at: new Date(), revision: this.desiredRevision, count: st.sent.size };

@@ -11,6 +11,8 @@ import { logger } from '../log.ts';
 
 export interface MeshUpdate {
   prepared: PreparedMesh;
+  /** The prepared mesh this one replaces (what proxies' current config was compiled from). */
+  previous: PreparedMesh | undefined;
   revision: string;
   /** When the first change of this batch reached this replica (ms since epoch). */
   firstChangeAt: number;
@@ -138,7 +140,8 @@ export class MeshTracker {
       logger.error({ err, revision: to.toString() }, 'xds: preparing the mesh failed; proxies keep their current config');
       return;
     }
+    const previous = this.current;
     this.current = prepared;
-    for (const fn of this.listeners) fn({ prepared, revision: to.toString(), firstChangeAt });
+    for (const fn of this.listeners) fn({ prepared, previous, revision: to.toString(), firstChangeAt });
   }
 }

@@ -68,6 +68,11 @@ export function typeVersion(entries: Iterable<[string, string]>): string {
   return shortHash(list.map(([n, v]) => `${n}\u0000${v}`).join('\n'));
 }
 
+/** canonicalResourceName without the decode attempt for the common name with no escapes. */
+export function canonicalName(name: string): string {
+  return name.includes('%') ? canonicalResourceName(name) : name;
+}
+
 /** canonical name -> the compiler's name, per resource map (built once per map). */
 const canonicalIndexes = new WeakMap<ReadonlyMap<string, JsonObject>, Map<string, string>>();
 
@@ -75,10 +80,93 @@ export function canonicalIndex(m: ReadonlyMap<string, JsonObject>): Map<string, 
   let idx = canonicalIndexes.get(m);
   if (!idx) {
     idx = new Map();
-    for (const name of m.keys()) idx.set(canonicalResourceName(name), name);
+    for (const name of m.keys()) idx.set(canonicalName(name), name);
     canonicalIndexes.set(m, idx);
   }
   return idx;
+}
+
+/** A wildcard subscriber's view of a resource map: canonical name -> entry (built once per map, shared by every proxy holding the map). */
+const wildcardViews = new WeakMap<ReadonlyMap<string, JsonObject>, ReadonlyMap<string, { name: string; json: JsonObject }>>();
+
+export function wildcardView(m: ReadonlyMap<string, JsonObject>): ReadonlyMap<string, { name: string; json: JsonObject }> {
+  let v = wildcardViews.get(m);
+  if (!v) {
+    const out = new Map<string, { name: string; json: JsonObject }>();
+    for (const [name, json] of m) out.set(canonicalName(name), { name, json });
+    wildcardViews.set(m, (v = out));
+  }
+  return v;
+}
+
+function deepEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!deepEqual(a[i], b[i])) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  for (const k of ka) {
+    if (!Object.prototype.hasOwnProperty.call(b, k)) return false;
+    if (!deepEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])) return false;
+  }
+  return true;
+}
+
+/** The last comparison of a new resource object with an older one (most proxies compare the same pair). */
+const compared = new WeakMap<JsonObject, { old: JsonObject; equal: boolean }>();
+
+function sameContent(old: JsonObject, next: JsonObject): boolean {
+  const c = compared.get(next);
+  if (c && c.old === old) return c.equal;
+  const equal = deepEqual(old, next);
+  compared.set(next, { old, equal });
+  return equal;
+}
+
+const reconciled = new WeakMap<ReadonlyMap<string, JsonObject>, { prev: ReadonlyMap<string, JsonObject>; out: ReadonlyMap<string, JsonObject> }>();
+
+/**
+ * `next` with every resource whose content equals the one in `prev` (same name) replaced by
+ * `prev`'s object, and `prev` itself when nothing differs. A new mesh revision builds new objects;
+ * this keeps the identity of what did not change, so the connection compares identities (no
+ * re-encoding, no hashing) and skips a type whose map is the one it already sent. Memoised per
+ * pair of maps: proxies with equal compile inputs share both.
+ */
+export function reuseUnchanged(prev: ReadonlyMap<string, JsonObject>, next: ReadonlyMap<string, JsonObject>): ReadonlyMap<string, JsonObject> {
+  if (prev === next || prev.size === 0) return next;
+  const memo = reconciled.get(next);
+  if (memo && memo.prev === prev) return memo.out;
+  let all = prev.size === next.size;
+  let any = false;
+  const out = new Map<string, JsonObject>();
+  for (const [name, json] of next) {
+    const old = prev.get(name);
+    let v = json;
+    if (old !== undefined && (old === json || sameContent(old, json))) {
+      v = old;
+      any = true;
+    } else {
+      all = false;
+    }
+    out.set(name, v);
+  }
+  const result = all ? prev : any ? out : next;
+  reconciled.set(next, { prev, out: result });
+  return result;
+}
+
+export function reuseUnchangedResources(prev: ProxyResources, next: ProxyResources): ProxyResources {
+  return {
+    listeners: reuseUnchanged(prev.listeners, next.listeners),
+    routes: reuseUnchanged(prev.routes, next.routes),
+    clusters: reuseUnchanged(prev.clusters, next.clusters),
+    endpoints: reuseUnchanged(prev.endpoints, next.endpoints),
+  };
 }
 
 export const EMPTY_RESOURCES: ProxyResources = { listeners: new Map(), routes: new Map(), clusters: new Map(), endpoints: new Map() };

@@ -192,6 +192,7 @@ export class XdsServer {
     if (prepared) {
       try {
         l.conn.update(prepared.compileFor(identity), prepared.revision);
+        l.conn.basis = prepared;
       } catch (err) {
         logger.error({ err, proxy: identity.id }, 'xds: compiling for a new proxy failed');
       }
@@ -236,14 +237,42 @@ export class XdsServer {
 
   private onMeshUpdate(u: MeshUpdate) {
     const pushed = new Map<number, { type: string; nonce: string }[]>();
+    // Only proxies the change may reach are compiled again; the rest are current as they are. A
+    // proxy whose config was not compiled from (or found current for) the previous revision, after
+    // a failure say, is compiled whatever changed.
+    let affects: ((p: ProxyIdentity) => boolean) | undefined;
+    if (u.previous && u.prepared.changedSince) {
+      try {
+        affects = u.prepared.changedSince(u.previous);
+      } catch (err) {
+        logger.error({ err, revision: u.revision }, 'xds: finding the proxies a change affects failed; compiling for all');
+      }
+    }
     for (const l of this.live.values()) {
+      const conn = l.conn;
+      if (affects && conn.basis === u.previous) {
+        let affected = true;
+        try {
+          affected = affects(conn.identity!);
+        } catch (err) {
+          logger.error({ err, proxy: conn.proxyId, revision: u.revision }, 'xds: scoping a change failed; compiling for the proxy');
+        }
+        if (!affected) {
+          conn.basis = u.prepared;
+          conn.advance(u.revision);
+          this.markDirty(l, true);
+          continue;
+        }
+      }
       let resources;
       try {
-        resources = u.prepared.compileFor(l.conn.identity!);
+        resources = u.prepared.compileFor(conn.identity!);
       } catch (err) {
+        conn.basis = undefined;
         logger.error({ err, proxy: l.conn.proxyId, revision: u.revision }, 'xds: compiling for a proxy failed; it keeps its config');
         continue;
       }
+      conn.basis = u.prepared;
       const pushes = l.conn.update(resources, u.revision);
       for (const p of pushes) this.send(l, p);
       if (pushes.length) pushed.set(l.conn.connId, pushes.map((p) => ({ type: p.type.url, nonce: p.nonce })));
@@ -252,10 +281,13 @@ export class XdsServer {
     this.convergence.begin(u.revision, u.firstChangeAt, pushed);
   }
 
-  private markDirty(l: Live) {
+  /** `lagging`: only the mesh revision moved (written with the heartbeat unless something else is). */
+  private markDirty(l: Live, lagging = false) {
     const conn = l.conn;
     if (this.byProxy.get(conn.proxyId) !== l) return;
-    this.status.markDirty(conn.proxyId, () => proxyStatusView(conn, this.opts.replicaId, this.mesh.meshRevision));
+    const view = () => proxyStatusView(conn, this.opts.replicaId, this.mesh.meshRevision);
+    if (lagging) this.status.markLagging(conn.proxyId, view);
+    else this.status.markDirty(conn.proxyId, view);
   }
 
   // ---- what the API shows ----

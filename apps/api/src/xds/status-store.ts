@@ -27,6 +27,7 @@ export class ProxyStatusStore {
   readonly staleMs: number;
   readonly expireMs: number;
   private readonly dirty = new Map<string, () => ProxyStatusView>();
+  private readonly lagging = new Map<string, () => ProxyStatusView>();
   private readonly gone = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
@@ -54,12 +55,28 @@ export class ProxyStatusStore {
   /** The proxy changed: its view (computed lazily, at flush time) is written with the next batch. */
   markDirty(proxyId: string, view: () => ProxyStatusView) {
     this.gone.delete(proxyId);
+    this.lagging.delete(proxyId);
     this.dirty.set(proxyId, view);
     this.schedule();
   }
 
+  /**
+   * Only the proxy's mesh revision moved (a change that did not affect it): written with the next
+   * batch if there is one for other reasons, else with the heartbeat. A change reaching few proxies
+   * then does not rewrite every row of the replica within `flushMs`.
+   */
+  markLagging(proxyId: string, view: () => ProxyStatusView) {
+    if (this.dirty.has(proxyId)) {
+      this.dirty.set(proxyId, view);
+      return;
+    }
+    this.gone.delete(proxyId);
+    this.lagging.set(proxyId, view);
+  }
+
   markGone(proxyId: string) {
     this.dirty.delete(proxyId);
+    this.lagging.delete(proxyId);
     this.gone.add(proxyId);
     this.schedule();
   }
@@ -70,6 +87,7 @@ export class ProxyStatusStore {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
+    this.promoteLagging();
     this.flushing = this.flushing.then(() => this.write());
     return this.flushing;
   }
@@ -104,6 +122,11 @@ export class ProxyStatusStore {
     return row.ageMs > this.staleMs;
   }
 
+  private promoteLagging() {
+    for (const [id, v] of this.lagging) this.dirty.set(id, v);
+    this.lagging.clear();
+  }
+
   private schedule() {
     if (this.timer || this.stopped) return;
     this.timer = setTimeout(() => {
@@ -119,10 +142,15 @@ export class ProxyStatusStore {
     const gone = [...this.gone];
     this.dirty.clear();
     this.gone.clear();
-    const rows = dirty.map(([proxyId, view]) => {
+    // Views are computed in slices, yielding in between: thousands of them at once would hold up
+    // the ACKs arriving meanwhile (and so the convergence of the change that dirtied them).
+    const rows: { proxyId: string; replicaId: string; namespace: string; status: ProxyStatusView }[] = [];
+    for (let i = 0; i < dirty.length; i++) {
+      if (i > 0 && i % 500 === 0) await new Promise((r) => setImmediate(r));
+      const [proxyId, view] = dirty[i]!;
       const v = view();
-      return { proxyId, replicaId: this.opts.replicaId, namespace: v.namespace, status: v };
-    });
+      rows.push({ proxyId, replicaId: this.opts.replicaId, namespace: v.namespace, status: v });
+    }
     try {
       if (rows.length) {
         // One statement for the whole batch, whatever its size.
@@ -147,15 +175,23 @@ export class ProxyStatusStore {
 
   /** Touches this replica's rows and, at most once a minute, deletes rows dead replicas left behind. */
   async beat() {
+    if (this.lagging.size) {
+      this.promoteLagging();
+      this.flushing = this.flushing.then(() => this.write());
+      await this.flushing;
+    }
     try {
       await this.prisma.$executeRaw`UPDATE "ProxyStatus" SET "updatedAt" = now() WHERE "replicaId" = ${this.opts.replicaId}`;
-      const now = Date.now();
-      if (now - this.lastExpire > 60_000) {
-        this.lastExpire = now;
-        await this.prisma.$executeRaw`DELETE FROM "ProxyStatus" WHERE "updatedAt" < now() - make_interval(secs => ${this.expireMs / 1000}::float8)`;
-      }
+      // Expiry scans the table: once a minute is plenty.
+      if (Date.now() - this.lastExpire > 60_000) await this.expireAbandoned();
     } catch (err) {
       logger.warn({ err: (err as Error).message }, 'xds: proxy status heartbeat failed');
     }
+  }
+
+  /** Deletes rows no replica has refreshed for the expiry period (their replica died). */
+  async expireAbandoned() {
+    this.lastExpire = Date.now();
+    await this.prisma.$executeRaw`DELETE FROM "ProxyStatus" WHERE "updatedAt" < now() - make_interval(secs => ${this.expireMs / 1000}::float8)`;
   }
 }

@@ -1,0 +1,135 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { prepareMesh } from '../src/compile/index.ts';
+import type { MeshSnapshot, ServiceRow, WorkloadRow } from '../src/store/snapshot.ts';
+import { buildMesh, OPTIONS, proxy, resourceRows, serialize, type ServiceSpec, type WorkloadSpec } from './compile-fixtures.ts';
+
+// PreparedMesh.changedSince: the ADS server compiles and pushes only for the proxies it names. It
+// may name too many, never too few: whenever a proxy's compiled output differs between two
+// revisions, it must be named — including changes in another namespace that the proxy reaches
+// through EGRESS_HOSTS or through a VirtualService destination.
+
+const port = (number: number) => [{ name: 'http', number, protocol: 'HTTP' as const }];
+
+const SERVICES: ServiceSpec[] = [
+  { namespace: 'a', name: 'front', ports: port(8080) },
+  { namespace: 'a', name: 'helper', ports: port(8080) },
+  { namespace: 'b', name: 'backend', ports: port(9090) },
+  { namespace: 'b', name: 'target', ports: port(9090) },
+  { namespace: 'b', name: 'mirror', ports: port(9090) },
+  { namespace: 'c', name: 'other', ports: port(7070) },
+];
+const WORKLOADS: WorkloadSpec[] = [
+  { namespace: 'a', name: 'front-1', labels: { app: 'front' }, addresses: ['10.0.1.1'] },
+  { namespace: 'a', name: 'helper-1', labels: { app: 'helper' }, addresses: ['10.0.1.3'] },
+  { namespace: 'b', name: 'backend-1', labels: { app: 'backend' }, addresses: ['10.0.2.1'] },
+  { namespace: 'b', name: 'target-1', labels: { app: 'target' }, addresses: ['10.0.2.2'] },
+  { namespace: 'c', name: 'other-1', labels: { app: 'other' }, addresses: ['10.0.3.1'] },
+];
+const HELPER_VS = `
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: helper, namespace: a }
+spec:
+  hosts: [helper]
+  http:
+  - mirror: { host: mirror.b.svc.cluster.local }
+    route: [{ destination: { host: target.b.svc.cluster.local } }]
+`;
+
+const PROXIES = {
+  /** Namespace a, default egress: reaches b's target and mirror only through helper's VirtualService. */
+  viaVs: proxy({ NAMESPACE: 'a', WORKLOAD_NAME: 'front-1' }),
+  /** Namespace c, reaches namespace b through EGRESS_HOSTS. */
+  viaEgress: proxy({ NAMESPACE: 'c', WORKLOAD_NAME: 'other-1', EGRESS_HOSTS: ['./*', 'b/*'] }),
+  /** Namespace c, default egress: sees only c. */
+  local: proxy({ NAMESPACE: 'c', WORKLOAD_NAME: 'other-1' }),
+  redirect: proxy({ NAMESPACE: 'a', WORKLOAD_NAME: 'front-1', INTERCEPTION: 'REDIRECT' }),
+  proxyless: proxy({ NAMESPACE: 'a', TERN_MODE: 'proxyless' }),
+  labelsOnly: proxy({ NAMESPACE: 'b', LABELS: { app: 'target' } }),
+};
+type Name = keyof typeof PROXIES;
+
+const base = () => buildMesh({ yaml: HELPER_VS, services: SERVICES, workloads: WORKLOADS });
+
+/** A new revision as the snapshot follower makes it: untouched rows stay the same objects. */
+function edit(mesh: MeshSnapshot, fn: (next: MeshSnapshot) => void): MeshSnapshot {
+  const next = { resources: new Map(mesh.resources), services: new Map(mesh.services), workloads: new Map(mesh.workloads) };
+  fn(next);
+  return next;
+}
+const setService = (m: MeshSnapshot, key: string, patch: Partial<ServiceRow>) => m.services.set(key, { ...m.services.get(key)!, ...patch });
+const setWorkload = (m: MeshSnapshot, key: string, patch: Partial<WorkloadRow>) => m.workloads.set(key, { ...m.workloads.get(key)!, ...patch });
+const addYaml = (m: MeshSnapshot, yaml: string) => {
+  for (const r of resourceRows(yaml)) m.resources.set(`${r.kind}/${r.namespace}/${r.name}`, r);
+};
+
+const CHANGES: { name: string; apply: (m: MeshSnapshot) => void; affects: Name[]; spares: Name[] }[] = [
+  { name: 'ports of a VirtualService destination in another namespace', apply: (m) => setService(m, 'b/target', { ports: port(9091) }), affects: ['viaVs', 'viaEgress', 'redirect', 'proxyless', 'labelsOnly'], spares: ['local'] },
+  { name: 'endpoints of a mirror destination in another namespace', apply: (m) => m.workloads.set('b/mirror-1', { namespace: 'b', name: 'mirror-1', labels: { app: 'mirror' }, serviceAccount: 'default', addresses: ['10.0.2.9'], ports: {}, source: 'local', resourceVersion: 2n }), affects: ['viaVs', 'viaEgress'], spares: ['local'] },
+  { name: 'a workload address behind a reached service', apply: (m) => setWorkload(m, 'b/target-1', { addresses: ['10.0.2.22'] }), affects: ['viaVs', 'viaEgress', 'labelsOnly'], spares: ['local'] },
+  {
+    name: 'a DestinationRule (consistent hash) for a VirtualService destination',
+    apply: (m) => addYaml(m, `
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: target, namespace: b }
+spec:
+  host: target.b.svc.cluster.local
+  trafficPolicy: { loadBalancer: { consistentHash: { httpHeaderName: x-user } } }
+`),
+    affects: ['viaVs', 'viaEgress'],
+    spares: ['local'],
+  },
+  {
+    name: 'a VirtualService for a host reached through EGRESS_HOSTS',
+    apply: (m) => addYaml(m, `
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: backend, namespace: b }
+spec:
+  hosts: [backend]
+  http: [{ timeout: 3s, route: [{ destination: { host: backend } }] }]
+`),
+    affects: ['viaEgress'],
+    spares: ['local', 'viaVs'],
+  },
+  {
+    name: 'a VirtualService now routing to a service in a third namespace',
+    apply: (m) => addYaml(m, HELPER_VS.replace('target.b.svc.cluster.local', 'other.c.svc.cluster.local')),
+    affects: ['viaVs', 'redirect', 'proxyless'],
+    spares: ['local', 'viaEgress'],
+  },
+  { name: "the proxy's own workload", apply: (m) => setWorkload(m, 'a/front-1', { addresses: ['10.0.1.11'] }), affects: ['viaVs', 'redirect'], spares: ['local', 'viaEgress'] },
+  { name: 'a service in the local namespace', apply: (m) => setService(m, 'c/other', { ports: port(7071) }), affects: ['local', 'viaEgress'], spares: ['labelsOnly'] },
+  { name: 'a new service reached through EGRESS_HOSTS', apply: (m) => m.services.set('b/fresh', { namespace: 'b', name: 'fresh', hosts: [], ports: port(9090), labels: {}, source: 'local', resourceVersion: 2n }), affects: ['viaEgress', 'labelsOnly'], spares: ['local', 'viaVs'] },
+  { name: 'a service removed', apply: (m) => m.services.delete('b/mirror'), affects: ['viaVs', 'viaEgress'], spares: ['local'] },
+  { name: 'a row re-read with the same content', apply: (m) => setService(m, 'b/backend', {}), affects: [], spares: ['local', 'viaVs'] },
+];
+
+describe('compile: changedSince (which proxies a change reaches)', () => {
+  for (const change of CHANGES) {
+    it(change.name, () => {
+      const before = base();
+      const after = edit(before, change.apply);
+      const prev = prepareMesh(before, '1', OPTIONS);
+      const next = prepareMesh(after, '2', OPTIONS);
+      const affects = next.changedSince!(prev);
+      for (const [name, p] of Object.entries(PROXIES) as [Name, (typeof PROXIES)[Name]][]) {
+        const differs = serialize(prev.compileFor(p)) !== serialize(next.compileFor(p));
+        const flagged = affects(p);
+        // Soundness: never skip a proxy whose output changed.
+        if (differs) assert.equal(flagged, true, `${name}: output changed but the proxy was not flagged`);
+        if (change.affects.includes(name)) assert.equal(differs, true, `${name}: expected this change to reach it`);
+        // Precision: the point of scoping.
+        if (change.spares.includes(name)) assert.equal(flagged, false, `${name}: flagged for a change outside its scope`);
+      }
+    });
+  }
+
+  it('flags everyone when the previous mesh was prepared with other options', () => {
+    const prev = prepareMesh(base(), '1', { ...OPTIONS });
+    const next = prepareMesh(base(), '2', { ...OPTIONS });
+    assert.equal(next.changedSince!(prev)(PROXIES.local), true);
+  });
+});
