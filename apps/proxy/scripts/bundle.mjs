@@ -3,11 +3,25 @@
 // no TypeScript loader in memory or on the start-up path, which matters for a process that runs
 // next to every workload. Dependencies with native or data files stay external.
 import { build } from 'esbuild';
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const app = path.resolve(here, '..');
+const version = JSON.parse(fs.readFileSync(path.join(app, 'package.json'), 'utf8')).version;
+
+/** Source files that read package.json relative to their own path at run time: inline the version (dist/ sits elsewhere). */
+const inlineVersion = {
+  name: 'inline-package-version',
+  setup(b) {
+    b.onLoad({ filter: /apps[\\/]proxy[\\/]src[\\/].*\.ts$/ }, async (args) => {
+      const text = await fs.promises.readFile(args.path, 'utf8');
+      if (!text.includes("require('../../package.json')")) return undefined;
+      return { contents: text.replace(/\(require\('\.\.\/\.\.\/package\.json'\) as \{ version: string \}\)\.version/g, JSON.stringify(version)), loader: 'ts' };
+    });
+  },
+};
 await build({
   entryPoints: [path.join(app, 'src/main.ts')],
   outfile: path.join(app, 'dist/tern-proxy.mjs'),
@@ -17,6 +31,7 @@ await build({
   format: 'esm',
   sourcemap: true,
   logLevel: 'warning',
+  plugins: [inlineVersion],
   // protobufjs/@grpc read .proto files relative to their package at run time.
   external: ['@grpc/grpc-js', '@grpc/proto-loader', '@grpc/grpc-js-xds', 'protobufjs', 'pino', 'thread-stream', 'pino-pretty'],
   banner: { js: "import { createRequire as __ternCreateRequire } from 'node:module'; const require = __ternCreateRequire(import.meta.url);" },

@@ -43,7 +43,7 @@ export class HttpContext {
   }
 
   remoteAddress(ex: Exchange): string {
-    const sock = ex.h1req?.socket ?? ex.h2?.session?.socket ?? ex.raw;
+    const sock = ex.fast?.conn.socket ?? ex.h1req?.socket ?? ex.h2?.session?.socket ?? ex.raw;
     return plainAddress(sock?.remoteAddress);
   }
 }

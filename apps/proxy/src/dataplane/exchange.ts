@@ -12,6 +12,12 @@ import type { HttpContext } from './context.ts';
 import { applyRequestMutations, applyResponseMutations, autoHost, decide, pickHost, releaseHost } from './routing.ts';
 import type { UpstreamHost } from '../config/lb.ts';
 import { upstreamErrorFlag } from './upstream.ts';
+import type { FastRequest } from './h1-fast.ts';
+import { headerLines } from './h1-parser.ts';
+import { H1Conn, type UpstreamUser } from './h1-upstream.ts';
+
+/** Methods a stale pooled connection may be retried for (nginx's and undici's rule). */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
 const kEx = Symbol('tern.exchange');
 type Tagged<T> = T & { [kEx]?: Exchange };
@@ -33,6 +39,8 @@ const enum Down {
   H2 = 2,
   /** An HTTP/1.1 upgrade: the downstream is the raw socket. */
   Raw = 3,
+  /** HTTP/1.1 on the raw-socket fast path (h1-fast.ts). */
+  Fast = 4,
 }
 
 /**
@@ -40,7 +48,7 @@ const enum Down {
  * are module-level functions that find their Exchange through a symbol on the emitter, so a
  * request allocates this object and the upstream request, not a dozen closures.
  */
-export class Exchange {
+export class Exchange implements UpstreamUser {
   readonly start = performance.now();
   snap!: ProxySnapshot;
   method = 'GET';
@@ -55,6 +63,13 @@ export class Exchange {
   h2?: ServerHttp2Stream;
   raw?: Socket;
   rawHead?: Buffer;
+  fast?: FastRequest;
+  /** The fast path's upstream connection while it carries this request. */
+  upFast?: H1Conn;
+  /** The upstream request head (kept for one retry on a fresh connection) and its body framing. */
+  upHead = '';
+  upChunked = false;
+  retried = false;
   downBodyless = false;
   /** The downstream stream the body is read from. */
   body?: Readable;
@@ -117,6 +132,25 @@ export class Exchange {
     (req as Tagged<IncomingMessage>)[kEx] = this;
     res.on('close', onDownClose);
     this.body = req;
+    this.run(h);
+  }
+
+  fromFast(req: FastRequest): void {
+    this.down = Down.Fast;
+    this.fast = req;
+    this.method = req.method;
+    const url = req.url;
+    const h = req.headers;
+    if (url.charCodeAt(0) !== 47 /* / */ && (url.startsWith('http://') || url.startsWith('https://'))) {
+      const from = url.indexOf('//') + 2;
+      const slash = url.indexOf('/', from);
+      this.authority = slash < 0 ? url.slice(from) : url.slice(from, slash);
+      this.path = slash < 0 ? '/' : url.slice(slash);
+    } else {
+      this.authority = h.host ?? '';
+      this.path = url;
+    }
+    this.downBodyless = req.bodyless;
     this.run(h);
   }
 
@@ -205,7 +239,7 @@ export class Exchange {
 
     // End-to-end headers for the upstream request.
     const out = copyEndToEnd(headers, { stripEnvoy: ctx.hcm.useRemoteAddress, upgrade: this.down === Down.Raw });
-    if (this.down === Down.H1) delete out.expect; // Node already answered 100-continue
+    if (this.down === Down.H1 || this.down === Down.Fast) delete out.expect; // already answered 100-continue
     const remote = ctx.remoteAddress(this);
     if (ctx.hcm.useRemoteAddress) {
       const client = trustedClientAddress(headers['x-forwarded-for'], remote, ctx.hcm.xffNumTrustedHops);
@@ -230,6 +264,7 @@ export class Exchange {
     const proto = cluster.upstreamProtocol === 'downstream' ? (this.down === Down.H2 ? 'http2' : 'http1') : cluster.upstreamProtocol;
     this.upStart = performance.now();
     if (proto === 'http2' && this.down !== Down.Raw) this.sendH2(out);
+    else if (this.down === Down.Fast) this.sendFast(out);
     else this.sendH1(out);
     if (this.downBodyless) this.startTimer();
   }
@@ -256,6 +291,118 @@ export class Exchange {
       return;
     }
     this.pumpRequest(req);
+  }
+
+  /** HTTP/1.1 upstream from the fast path: one head string on a pooled raw connection. */
+  private sendFast(out: OutgoingHttpHeaders): void {
+    // Explicit keep-alive, as node:http's agent sends it (HTTP/1.0 upstreams need it).
+    let head = `${this.method} ${this.path} HTTP/1.1\r\nhost: ${this.authority}\r\n${headerLines(out, 'host')}connection: keep-alive\r\n`;
+    // A chunked (or otherwise unsized) downstream body is re-framed chunk by chunk.
+    this.upChunked = !this.downBodyless && out['content-length'] === undefined;
+    if (this.upChunked) head += 'transfer-encoding: chunked\r\n';
+    this.upHead = head += '\r\n';
+    const conn = this.ctx.engine.pools.for(this.cluster!).h1Pool(this.endpoint!).acquire();
+    this.upFast = conn;
+    conn.send(this, head, this.downBodyless);
+    if (!this.downBodyless) this.fast!.conn.pumpBody(this.fast!, this);
+  }
+
+  /** A downstream body chunk (fast path). */
+  fastBody(chunk: Buffer): void {
+    this.reqBytes += chunk.length;
+    const up = this.upFast;
+    if (up !== undefined) {
+      let ok: boolean;
+      if (this.upChunked) {
+        up.socket.cork();
+        up.write(`${chunk.length.toString(16)}\r\n`);
+        up.write(chunk);
+        ok = up.write('\r\n');
+        up.socket.uncork();
+      } else ok = up.write(chunk);
+      if (!ok) this.fast!.conn.pause();
+    } else if (this.upH2 !== undefined && !this.upH2.destroyed) {
+      if (!this.upH2.write(chunk)) {
+        this.fast!.conn.pause();
+        (this.upH2 as Tagged<ClientHttp2Stream>)[kEx] = this;
+        this.upH2.once('drain', onFastUpDrain);
+      }
+    }
+  }
+
+  /** The downstream body ended (fast path). */
+  fastBodyEnd(): void {
+    const up = this.upFast;
+    if (up !== undefined) {
+      if (this.upChunked) up.write('0\r\n\r\n');
+      up.endRequest();
+    } else if (this.upH2 !== undefined && !this.upH2.destroyed) this.upH2.end();
+    this.startTimer();
+  }
+
+  /** The downstream socket drained: resume the upstream response. */
+  fastDrained(): void {
+    if (this.upFast !== undefined) this.upFast.socket.resume();
+    else this.upH2?.resume();
+  }
+
+  // UpstreamUser (h1-upstream.ts): the fast path's upstream connection reports here.
+
+  onUpHead(status: number, headers: IncomingHttpHeaders): void {
+    if (this.done || this.upFinished) {
+      this.dropUpFast();
+      return;
+    }
+    this.respond(status, copyEndToEnd(headers, { stripEnvoy: false, upgrade: false }), headers, false);
+  }
+
+  onUpBody(chunk: Buffer): void {
+    this.respBytes += chunk.length;
+    if (this.downEnded) return;
+    if (!this.fast!.write(chunk)) this.upFast?.socket.pause();
+  }
+
+  onUpEnd(trailers: IncomingHttpHeaders | undefined): void {
+    this.upFast = undefined;
+    this.upFinished = true;
+    if (this.downEnded) return;
+    if (trailers !== undefined) this.trailers = trailers;
+    this.endDownstream();
+  }
+
+  onUpError(err: NodeJS.ErrnoException, retryable: boolean): void {
+    const conn = this.upFast;
+    this.upFast = undefined;
+    if (retryable && !this.retried && conn !== undefined && this.downBodyless && !this.done && !this.upFinished && IDEMPOTENT.has(this.method)) {
+      // A pooled connection the upstream closed just as it was reused, before answering: the
+      // request (no body) is sent again once, on a new connection.
+      this.retried = true;
+      const fresh = new H1Conn(conn.pool);
+      this.upFast = fresh;
+      fresh.send(this, this.upHead, true);
+      return;
+    }
+    this.upstreamFailed(err);
+  }
+
+  cork(): void {
+    this.fast?.conn.socket.cork();
+  }
+
+  uncork(): void {
+    this.fast?.conn.socket.uncork();
+  }
+
+  onUpDrain(): void {
+    this.fast?.conn.resume();
+  }
+
+  private dropUpFast(): void {
+    const up = this.upFast;
+    if (up !== undefined) {
+      this.upFast = undefined;
+      up.abandon();
+    }
   }
 
   private sendH2(out: OutgoingHttpHeaders): void {
@@ -286,6 +433,10 @@ export class Exchange {
     if (this.downBodyless) {
       dest.end();
       if (this.down === Down.H1) this.h1req!.resume();
+      return;
+    }
+    if (this.down === Down.Fast) {
+      this.fast!.conn.pumpBody(this.fast!, this);
       return;
     }
     const src = this.body! as Tagged<Readable>;
@@ -342,6 +493,9 @@ export class Exchange {
         }
         break;
       }
+      case Down.Fast:
+        this.fast!.writeHead(status, headers, endStream);
+        break;
       case Down.Raw: {
         // A refused upgrade: the body (if any) is delimited by closing the connection.
         if (status !== 101) headers.connection = 'close';
@@ -376,6 +530,9 @@ export class Exchange {
       case Down.Raw:
         this.raw!.end();
         break;
+      case Down.Fast:
+        this.fast!.end(t ? filterTrailers(t) : undefined);
+        break;
     }
   }
 
@@ -409,7 +566,11 @@ export class Exchange {
     if (this.down === Down.Raw) headers.connection = 'close';
     // Unread request body: HTTP/1.1 keeps the connection usable by draining it (Node does).
     if (payload.length === 0) this.writeHead(this.status, headers, true);
-    else {
+    else if (this.down === Down.Fast) {
+      this.writeHead(this.status, headers, false);
+      this.downEnded = true;
+      this.fast!.end(undefined, payload);
+    } else {
       this.writeHead(this.status, headers, false);
       const w = this.downWritable();
       this.downEnded = true;
@@ -417,6 +578,7 @@ export class Exchange {
       w.end(payload);
     }
     if (this.upReq) this.upReq.destroy();
+    this.dropUpFast();
     if (this.upH2 && !this.upH2.destroyed) this.upH2.close(NGHTTP2_CANCEL);
   }
 
@@ -426,9 +588,11 @@ export class Exchange {
     this.clearTimer();
     this.upFinished = true;
     if (this.upReq) this.upReq.destroy();
+    this.dropUpFast();
     if (this.upH2 && !this.upH2.destroyed) this.upH2.close(NGHTTP2_CANCEL);
     switch (this.down) {
       case Down.H1: this.h1res!.destroy(); break;
+      case Down.Fast: this.fast!.conn.destroy(); break;
       case Down.H2: if (!this.h2!.destroyed) this.h2!.close(NGHTTP2_INTERNAL_ERROR); break;
       case Down.Raw: this.raw!.destroy(); break;
     }
@@ -460,6 +624,7 @@ export class Exchange {
     if (!this.upFinished) {
       this.upFinished = true;
       if (this.upReq && !this.upReq.destroyed && downstreamReset) this.upReq.destroy();
+      if (downstreamReset) this.dropUpFast();
       if (this.upH2 && !this.upH2.destroyed && downstreamReset) this.upH2.close(NGHTTP2_CANCEL);
     }
     if (this.host) releaseHost(this.host);
@@ -494,9 +659,18 @@ function onReqEnd(this: Tagged<Readable>): void {
   ex.startTimer();
 }
 
+function onFastUpDrain(this: Tagged<Writable>): void {
+  this[kEx]!.fast!.conn.resume();
+}
+
 function onResData(this: Tagged<Readable>, chunk: Buffer): void {
   const ex = this[kEx]!;
   ex.respBytes += chunk.length;
+  if (ex.down === Down.Fast) {
+    // HTTP/2 upstream, fast-path downstream: the socket's 'drain' resumes us (fastDrained).
+    if (!ex.downEnded && !ex.fast!.write(chunk)) this.pause();
+    return;
+  }
   const dest = ex.downWritable() as Tagged<Writable>;
   if (!dest.write(chunk)) {
     this.pause();

@@ -10,6 +10,7 @@ import type { Engine } from './engine.ts';
 import { Exchange } from './exchange.ts';
 import { serverTls, type ServerTls } from './tls.ts';
 import { TcpContext } from './tcp.ts';
+import { FastConn, fastPathEnabled, startTimeoutSweep } from './h1-fast.ts';
 
 /** Why a listener cannot be served by this proxy, or undefined. */
 export function unsupportedListener(l: ListenerConfig): string | undefined {
@@ -26,7 +27,7 @@ const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 interface ChainRuntime {
   chain: FilterChain;
   tls?: ServerTls;
-  http?: { ctx: HttpContext; h1: http.Server; h2: http2.Http2Server; sessions: Set<http2.ServerHttp2Session> };
+  http?: { ctx: HttpContext; h1: http.Server; h2: http2.Http2Server; sessions: Set<http2.ServerHttp2Session>; fast: Set<FastConn>; sweep?: NodeJS.Timeout };
   tcp?: TcpContext;
   /** A never-listening tls.Server that terminates TLS for connections handed to it. */
   tlsServer?: tls.Server;
@@ -155,7 +156,14 @@ class RunningListener {
     const codec = h.ctx.hcm.codecType;
     const h2 = codec === 'HTTP2' || (codec === 'AUTO' && first !== undefined && startsWithPreface(first));
     if (h2) h.h2.emit('connection', socket);
-    else h.h1.emit('connection', socket);
+    else if (fastPathEnabled) {
+      // Plaintext HTTP/1.1: the raw-socket fast path (it hands upgrades etc. to h.h1 itself).
+      if (h.sweep === undefined) {
+        const hcm = h.ctx.hcm;
+        h.sweep = startTimeoutSweep(h.fast, Math.min(hcm.requestHeadersTimeoutMs || 60000, hcm.requestTimeoutMs || Infinity), hcm.requestTimeoutMs ?? 0, hcm.idleTimeoutMs, () => (h.sweep = undefined));
+      }
+      new FastConn(socket, h.ctx, h.h1, h.fast);
+    } else h.h1.emit('connection', socket);
   }
 
   setDraining(): void {
@@ -164,6 +172,7 @@ class RunningListener {
       if (!rt.http) continue;
       rt.http.ctx.draining = true;
       rt.http.h1.closeIdleConnections();
+      for (const c of rt.http.fast) c.closeIfIdle();
       for (const s of rt.http.sessions) if (!s.closed) s.close();
     }
   }
@@ -175,13 +184,17 @@ class RunningListener {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     const until = Date.now() + drainMs;
     while (this.sockets.size > 0 && Date.now() < until) {
-      for (const rt of this.runtimes) rt.http?.h1.closeIdleConnections();
+      for (const rt of this.runtimes) {
+        rt.http?.h1.closeIdleConnections();
+        for (const c of rt.http?.fast ?? []) c.closeIfIdle();
+      }
       await sleep(25);
     }
     for (const s of this.sockets) s.destroy();
     for (const rt of this.runtimes) {
       for (const s of rt.http?.sessions ?? []) s.destroy();
       rt.http?.h1.close();
+      if (rt.http?.sweep) clearInterval(rt.http.sweep);
     }
     await closed;
   }
@@ -215,7 +228,8 @@ function makeHttp(ctx: HttpContext, rt: ChainRuntime): NonNullable<ChainRuntime[
     socket.end('HTTP/1.1 405 Method Not Allowed\r\ncontent-type: text/plain\r\ncontent-length: 39\r\nconnection: close\r\n\r\nCONNECT is not supported by this proxy\n');
   });
   h1.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => {
-    if (socket.writable && err.code !== 'ECONNRESET') socket.end('HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
+    // As Node's default handler: 431 for an oversized head, 400 for other parse errors.
+    if (socket.writable && err.code !== 'ECONNRESET') socket.end(err.code === 'HPE_HEADER_OVERFLOW' ? 'HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\nconnection: close\r\n\r\n' : 'HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
     else socket.destroy();
   });
   const h2 = http2.createServer({ settings: { maxConcurrentStreams: 1000, enableConnectProtocol: false }, maxSessionMemory: 64 });
@@ -235,7 +249,7 @@ function makeHttp(ctx: HttpContext, rt: ChainRuntime): NonNullable<ChainRuntime[
   });
   h2.on('sessionError', noop);
   void rt;
-  return { ctx, h1, h2, sessions };
+  return { ctx, h1, h2, sessions, fast: new Set() };
 }
 
 /**

@@ -2,6 +2,7 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
 import type { ClusterConfig, Endpoint } from '../config/model.ts';
+import { H1EndpointPool } from './h1-upstream.ts';
 
 /**
  * Upstream connection pools, per cluster and endpoint: HTTP/1.1 keep-alive sockets (an
@@ -18,6 +19,7 @@ export class UpstreamPools {
       this.pools.set(cluster.name, p);
     } else if (p.cluster !== cluster) {
       p.cluster = cluster; // a new snapshot: pick up new timeouts; connections stay.
+      for (const h of p.h1.values()) h.cluster = cluster;
     }
     return p;
   }
@@ -43,6 +45,8 @@ const CONNECT_TIMEOUT = 'ECONNECTTIMEOUT';
 export class ClusterPool {
   readonly agent: http.Agent;
   private readonly sessions = new Map<string, http2.ClientHttp2Session>();
+  /** The fast path's raw keep-alive HTTP/1.1 connections, per endpoint key. */
+  readonly h1 = new Map<string, H1EndpointPool>();
 
   constructor(public cluster: ClusterConfig) {
     // lifo: reuse the warmest socket, let the others reach the idle timeout.
@@ -98,7 +102,22 @@ export class ClusterPool {
     return session;
   }
 
+  /** The fast path's HTTP/1.1 connection pool for an endpoint. */
+  h1Pool(ep: Endpoint): H1EndpointPool {
+    let p = this.h1.get(ep.key);
+    if (p === undefined || p.endpoint !== ep) {
+      // A new Endpoint object for the same key (new snapshot): idle connections stay usable.
+      const old = p;
+      p = new H1EndpointPool(this.cluster, ep);
+      if (old) p.adopt(old);
+      this.h1.set(ep.key, p);
+    }
+    return p;
+  }
+
   retire(): void {
+    for (const p of this.h1.values()) p.retire();
+    this.h1.clear();
     for (const s of this.sessions.values()) s.close();
     this.sessions.clear();
     // Free keep-alive sockets close now; busy ones close when their request ends (keepAlive off).

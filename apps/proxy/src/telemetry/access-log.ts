@@ -5,7 +5,7 @@ import type { Exchange } from '../dataplane/exchange.ts';
  * default format string), so log tooling built for Istio reads it.
  */
 export function writeAccessLog(ex: Exchange, durationMs: number): string {
-  const h = ex.h1req?.headers ?? ex.h2Headers;
+  const h = ex.headers ?? ex.h1req?.headers ?? ex.h2Headers;
   const ep = ex.endpoint;
   return JSON.stringify({
     start_time: new Date(performance.timeOrigin + ex.start).toISOString(),
