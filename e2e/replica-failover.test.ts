@@ -2,6 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TYPE_URL } from '@tern/xds';
 import { onPostgres, openTestDatabase, startTestApi, type TestApi, type TestDatabase } from '../apps/api/test/helpers.ts';
+import { eventually } from '../apps/api/test/xds-fixtures.ts';
 import { AdsClient } from '../apps/proxy/src/ads/index.ts';
 import { ConfigStore } from '../apps/proxy/src/config/store.ts';
 
@@ -10,15 +11,6 @@ import { ConfigStore } from '../apps/proxy/src/config/store.ts';
 // proxy keeps serving its last config, reconnects to the other replica and catches up, including
 // the change written while it was disconnected.
 
-async function eventually<T>(fn: () => T | undefined | false | Promise<T | undefined | false>, ms = 10_000, what = 'condition'): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 const vs = (w1: number) => `apiVersion: networking.istio.io/v1
 kind: VirtualService

@@ -7,6 +7,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { startTestApi, type TestApi } from '../apps/api/test/helpers.ts';
+import { eventually } from '../apps/api/test/xds-fixtures.ts';
 
 // The whole path as a user runs it: a control plane with its ADS server, a real `tern-proxy`
 // process bootstrapped to it (local mode: an HTTP forward-proxy port and a Consul-style upstream
@@ -52,20 +53,6 @@ function get(port: number, pathname: string, headers: Record<string, string> = {
   });
 }
 
-async function eventually<T>(fn: () => Promise<T | undefined | false>, ms: number, what: string): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms${last ? ` (${(last as Error).message})` : ''}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 const forwardPort = await freePort();
 const upstreamPort = await freePort();
