@@ -189,8 +189,9 @@ describe('cookie generation', () => {
   it('a cookie policy with a ttl and no cookie yields the cookie to set; none when present or without ttl', () => {
     const policy: HashPolicy[] = [{ kind: 'cookie', name: 'session', ttlMs: 60_000, path: '/', terminal: false }];
     const c = cookieToGenerate(policy, {}, '10.0.0.1:80');
-    assert.deepEqual(c && { ...c, value: typeof c.value }, { name: 'session', value: 'string', ttlMs: 60_000, path: '/' });
-    assert.equal(cookieToGenerate(policy, {}, '10.0.0.1:80')!.value, c!.value, 'stable per upstream');
+    assert.deepEqual(c && { ...c, value: typeof c.value }, { name: 'session', value: 'string', ttlMs: 60_000, path: '/', cookieHeader: `session=${c!.value}` });
+    assert.equal(cookieToGenerate(policy, { cookie: 'a=1' }, '10.0.0.1:80')!.cookieHeader, `a=1; session=${c!.value}`);
+    assert.equal(cookieToGenerate(policy, {}, '10.0.0.1:80')!.value, c!.value, 'stable per downstream');
     assert.notEqual(cookieToGenerate(policy, {}, '10.0.0.2:80')!.value, c!.value);
     assert.equal(cookieToGenerate(policy, { cookie: 'session=abc' }, '10.0.0.1:80'), undefined);
     assert.equal(cookieToGenerate([{ kind: 'cookie', name: 'session', terminal: false }], {}, '10.0.0.1:80'), undefined);

@@ -74,17 +74,25 @@ export function requestHash(policies: readonly HashPolicy[], req: HashInput): nu
 }
 
 /**
- * A cookie hash policy with a ttl whose cookie is missing: Envoy generates the cookie (value
- * derived from the chosen upstream) and sets it on the response. Returns what to set, or
- * undefined. The data plane adds `Set-Cookie: name=value; Max-Age=ttl; Path=path; HttpOnly`.
+ * A cookie hash policy with a ttl whose cookie is missing: Envoy generates the cookie (its value
+ * derived from the downstream address), hashes this request by it and sets it on the response,
+ * so the client sticks to one upstream from its first request on. Returns the cookie to set and
+ * the request's cookie header as if the client had sent it, or undefined.
  */
-export function cookieToGenerate(policies: readonly HashPolicy[], headers: IncomingHttpHeaders, upstreamKey: string): { name: string; value: string; ttlMs: number; path?: string } | undefined {
+export function cookieToGenerate(policies: readonly HashPolicy[], headers: IncomingHttpHeaders, downstreamKey: string): { name: string; value: string; ttlMs: number; path?: string; cookieHeader: string } | undefined {
   for (const p of policies) {
     if (p.kind !== 'cookie' || p.ttlMs === undefined) continue;
     if (cookieValue(headers.cookie, p.name) !== undefined) return undefined;
-    return { name: p.name, value: hashString(upstreamKey).toString(16).padStart(8, '0'), ttlMs: p.ttlMs, ...(p.path ? { path: p.path } : {}) };
+    const value = hashString(downstreamKey).toString(16).padStart(8, '0');
+    const cookieHeader = headers.cookie ? `${headers.cookie}; ${p.name}=${value}` : `${p.name}=${value}`;
+    return { name: p.name, value, ttlMs: p.ttlMs, ...(p.path ? { path: p.path } : {}), cookieHeader };
   }
   return undefined;
+}
+
+/** The Set-Cookie value for a generated hash cookie (Envoy's form: Max-Age, Path, HttpOnly). */
+export function setCookieValue(c: { name: string; value: string; ttlMs: number; path?: string }): string {
+  return `${c.name}="${c.value}"; Max-Age=${Math.floor(c.ttlMs / 1000)}${c.path ? `; Path=${c.path}` : ''}; HttpOnly`;
 }
 
 export function cookieValue(header: string | undefined, name: string): string | undefined {

@@ -7,4 +7,4 @@ export { selectRoute, findVirtualHost, headerValue, matchHeader, parseQuery, pic
 export { selectFilterChain, type ConnectionInfo } from './chain-select.ts';
 export { matchString } from './compile-common.ts';
 export { LbRegistry, createLoadBalancer, newEndpointStats, type EndpointStats, type LoadBalancer, type PickContext, type UpstreamHost } from './lb.ts';
-export { hashString, combineHash, requestHash, cookieToGenerate, cookieValue, type HashInput } from './hash.ts';
+export { hashString, combineHash, requestHash, cookieToGenerate, cookieValue, setCookieValue, type HashInput } from './hash.ts';

@@ -82,6 +82,8 @@ export class Exchange implements UpstreamUser {
   upRes?: IncomingMessage;
   upStart = 0;
   respMutations: readonly HeaderMutations[] | undefined;
+  /** A hash-policy cookie generated for this request (ring hash / maglev with a cookie ttl). */
+  setCookie: string | undefined = undefined;
   timeoutMs = 0;
   timer: NodeJS.Timeout | undefined;
 
@@ -228,7 +230,7 @@ export class Exchange implements UpstreamUser {
     }
     this.cluster = cluster;
     this.labels = ctx.outbound ? ctx.outboundLabels(cluster, undefined) : ctx.inboundLabels(this.peerHeader, cluster);
-    const host = pickHost(ctx.engine, cluster, d.action, this, ctx.remoteAddress(this));
+    const host = pickHost(ctx.engine, cluster, d.action, this, ctx.remoteAddress(this), d.action.hashPolicies.length > 0 ? this : undefined);
     if (!host) {
       this.localReply(503, 'UH', BODY.UH);
       return;
@@ -467,6 +469,10 @@ export class Exchange implements UpstreamUser {
     if (this.grpc) {
       const gs = upstreamHeaders['grpc-status'];
       if (gs !== undefined) this.grpcStatus = Number(gs);
+    }
+    if (this.setCookie !== undefined) {
+      const cur = headers['set-cookie'];
+      headers['set-cookie'] = cur === undefined ? this.setCookie : [...(Array.isArray(cur) ? cur : [String(cur)]), this.setCookie];
     }
     applyResponseMutations(headers, this.respMutations);
     this.writeHead(status, headers, endStream);

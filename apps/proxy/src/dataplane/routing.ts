@@ -2,7 +2,7 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import type { ClusterConfig, Endpoint, HeaderMutations, Route, RouteAction, RouteTable, WeightedClusterEntry } from '../config/model.ts';
 import { buildRedirectUrl, resolveCluster, rewritePath, selectRoute, stripQuery, type RouteRequest } from '../config/route-select.ts';
 import type { Engine } from './engine.ts';
-import { hashString, requestHash } from '../config/hash.ts';
+import { cookieToGenerate, hashString, requestHash, setCookieValue } from '../config/hash.ts';
 import type { UpstreamHost } from '../config/lb.ts';
 
 export type Decision =
@@ -93,11 +93,18 @@ function addHeader(out: OutgoingHttpHeaders, name: string, value: string, action
  * Picks an upstream host with the cluster's load balancer (config/lb.ts) and counts it as
  * active; `releaseHost` must follow exactly once.
  */
-export function pickHost(engine: Engine, cluster: ClusterConfig, action: RouteAction | undefined, req: RouteRequest | undefined, sourceIp: string): UpstreamHost | undefined {
+export function pickHost(engine: Engine, cluster: ClusterConfig, action: RouteAction | undefined, req: RouteRequest | undefined, sourceIp: string, out?: { setCookie?: string }): UpstreamHost | undefined {
   const lb = engine.lb.forCluster(cluster);
   let hash: number | undefined;
   if (action && req && action.hashPolicies.length > 0 && (cluster.lb.kind === 'RING_HASH' || cluster.lb.kind === 'MAGLEV')) {
-    hash = requestHash(action.hashPolicies, { headers: req.headers, path: req.path, sourceIp, authority: req.authority });
+    let headers = req.headers;
+    const generated = out ? cookieToGenerate(action.hashPolicies, headers, sourceIp) : undefined;
+    if (generated) {
+      // Hash as if the client had sent the cookie, so its next request lands on the same host.
+      headers = { ...headers, cookie: generated.cookieHeader };
+      out!.setCookie = setCookieValue(generated);
+    }
+    hash = requestHash(action.hashPolicies, { headers, path: req.path, sourceIp, authority: req.authority });
   } else if (!action && (cluster.lb.kind === 'RING_HASH' || cluster.lb.kind === 'MAGLEV') && sourceIp) {
     hash = hashString(sourceIp); // TCP: Envoy hashes the downstream address
   }
