@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { PGlite } from '@electric-sql/pglite';
-import { PrismaPGlite } from 'pglite-prisma-adapter';
+// PGlite is imported only when used: loading its module alone costs ~38 MB of RSS, which a
+// control plane on PostgreSQL should not pay.
 import { PrismaPg } from '@prisma/adapter-pg';
 import { PrismaClient } from '../generated/prisma/client.ts';
 import { applyMigrations, pgExecutor, pgliteExecutor } from './migrate.ts';
@@ -42,6 +42,7 @@ async function openPglite(dataDir: string): Promise<Database> {
   const dir = inMemory ? undefined : path.join(dataDir, 'pgdata');
   if (dir) fs.mkdirSync(dir, { recursive: true });
   const lock = dir ? acquireDirLock(dir) : undefined;
+  const [{ PGlite }, { PrismaPGlite }] = await Promise.all([import('@electric-sql/pglite'), import('pglite-prisma-adapter')]);
   const pglite = dir ? new PGlite(dir) : new PGlite();
   try {
     await pglite.waitReady;
