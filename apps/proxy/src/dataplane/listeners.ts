@@ -86,6 +86,7 @@ class RunningListener {
       this.byChain.set(chain, rt);
       return rt;
     };
+    const replaced = [...this.byChain.values()];
     this.byChain = new Map();
     this.chains = config.filterChains.map((c, i) => build(c, String(i)));
     this.fallback = config.defaultFilterChain ? build(config.defaultFilterChain, 'default') : undefined;
@@ -95,6 +96,20 @@ class RunningListener {
     this.needsPeek = all.some((c) => c.chain.match.transportProtocol !== undefined || c.chain.match.serverNames.length > 0 || c.chain.match.applicationProtocols.length > 0) ||
       (all.length === 1 && all[0]!.http !== undefined && !all[0]!.tls && all[0]!.http.ctx.hcm.codecType === 'AUTO') ||
       (all.length > 1);
+    if (replaced.length > 0) this.retire(replaced);
+  }
+
+  /**
+   * Connections accepted on replaced chains drain as on a listener drain (Envoy drains the
+   * connections of a changed filter chain), but idle HTTP/1.1 ones are closed only after a grace
+   * period: a connection that looks idle may have the client's next request on the wire, and
+   * closing it would fail that request. Busy clients leave sooner through Connection: close.
+   */
+  private retire(replaced: ChainRuntime[]): void {
+    for (const rt of replaced) drainRuntime(rt, false);
+    setTimeout(() => {
+      for (const rt of replaced) if (rt.http) closeIdle(rt.http);
+    }, RETIRED_IDLE_GRACE_MS).unref();
   }
 
   private onConnection(socket: net.Socket): void {
@@ -168,13 +183,7 @@ class RunningListener {
 
   setDraining(): void {
     this.draining = true;
-    for (const rt of this.runtimes) {
-      if (!rt.http) continue;
-      rt.http.ctx.draining = true;
-      rt.http.h1.closeIdleConnections();
-      for (const c of rt.http.fast) c.closeIfIdle();
-      for (const s of rt.http.sessions) if (!s.closed) s.close();
-    }
+    for (const rt of this.runtimes) drainRuntime(rt, true);
   }
 
   /** Stops accepting; in-flight requests have until `deadline` (ms) before their sockets are cut. */
@@ -184,10 +193,7 @@ class RunningListener {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     const until = Date.now() + drainMs;
     while (this.sockets.size > 0 && Date.now() < until) {
-      for (const rt of this.runtimes) {
-        rt.http?.h1.closeIdleConnections();
-        for (const c of rt.http?.fast ?? []) c.closeIfIdle();
-      }
+      for (const rt of this.runtimes) if (rt.http) closeIdle(rt.http);
       await sleep(25);
     }
     for (const s of this.sockets) s.destroy();
@@ -198,6 +204,27 @@ class RunningListener {
     }
     await closed;
   }
+}
+
+/** How long idle HTTP/1.1 connections of a replaced filter chain are left open (see retire()). */
+const RETIRED_IDLE_GRACE_MS = 1000;
+
+/**
+ * Tells a chain's HTTP connections to finish: HTTP/1.1 responses carry Connection: close from now
+ * on (the connection closes after them), HTTP/2 sessions get GOAWAY (streams in flight complete).
+ */
+function drainRuntime(rt: ChainRuntime, closeIdleNow: boolean): void {
+  const h = rt.http;
+  if (!h) return;
+  h.ctx.draining = true;
+  if (closeIdleNow) closeIdle(h);
+  for (const s of h.sessions) if (!s.closed) s.close();
+}
+
+/** Closes the chain's HTTP/1.1 connections that have no request in progress. */
+function closeIdle(h: NonNullable<ChainRuntime['http']>): void {
+  h.h1.closeIdleConnections();
+  for (const c of h.fast) c.closeIfIdle();
 }
 
 function makeHttp(ctx: HttpContext, rt: ChainRuntime): NonNullable<ChainRuntime['http']> {
