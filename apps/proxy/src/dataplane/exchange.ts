@@ -116,18 +116,8 @@ export class Exchange implements UpstreamUser {
     this.h1req = req;
     this.h1res = res;
     this.method = req.method ?? 'GET';
-    const url = req.url ?? '/';
     const h = req.headers;
-    if (url.charCodeAt(0) !== 47 /* / */ && (url.startsWith('http://') || url.startsWith('https://'))) {
-      // Absolute form (a forward-proxy request): the authority in the URI wins over Host.
-      const from = url.indexOf('//') + 2;
-      const slash = url.indexOf('/', from);
-      this.authority = slash < 0 ? url.slice(from) : url.slice(from, slash);
-      this.path = slash < 0 ? '/' : url.slice(slash);
-    } else {
-      this.authority = h.host ?? '';
-      this.path = url;
-    }
+    this.setTarget(req.url ?? '/', h.host);
     this.scheme = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
     this.downBodyless = h['content-length'] === undefined || h['content-length'] === '0' ? h['transfer-encoding'] === undefined : false;
     (res as Tagged<ServerResponse>)[kEx] = this;
@@ -137,21 +127,25 @@ export class Exchange implements UpstreamUser {
     this.run(h);
   }
 
-  fromFast(req: FastRequest): void {
-    this.down = Down.Fast;
-    this.fast = req;
-    this.method = req.method;
-    const url = req.url;
-    const h = req.headers;
+  /** HTTP/1.1 request target: origin form, or absolute form (a forward-proxy request), whose authority wins over Host. */
+  private setTarget(url: string, host: string | undefined): void {
     if (url.charCodeAt(0) !== 47 /* / */ && (url.startsWith('http://') || url.startsWith('https://'))) {
       const from = url.indexOf('//') + 2;
       const slash = url.indexOf('/', from);
       this.authority = slash < 0 ? url.slice(from) : url.slice(from, slash);
       this.path = slash < 0 ? '/' : url.slice(slash);
     } else {
-      this.authority = h.host ?? '';
+      this.authority = host ?? '';
       this.path = url;
     }
+  }
+
+  fromFast(req: FastRequest): void {
+    this.down = Down.Fast;
+    this.fast = req;
+    this.method = req.method;
+    const h = req.headers;
+    this.setTarget(req.url, h.host);
     this.downBodyless = req.bodyless;
     this.run(h);
   }
@@ -229,14 +223,16 @@ export class Exchange implements UpstreamUser {
       return;
     }
     this.cluster = cluster;
-    this.labels = ctx.outbound ? ctx.outboundLabels(cluster, undefined) : ctx.inboundLabels(this.peerHeader, cluster);
+    if (!ctx.outbound) this.labels = ctx.inboundLabels(this.peerHeader, cluster);
     const host = pickHost(ctx.engine, cluster, d.action, this, ctx.remoteAddress(this), d.action.hashPolicies.length > 0 ? this : undefined);
     if (!host) {
+      if (ctx.outbound) this.labels = ctx.outboundLabels(cluster, undefined);
       this.localReply(503, 'UH', BODY.UH);
       return;
     }
     this.host = host;
     const ep = (this.endpoint = host.endpoint);
+    // Outbound labels name the destination workload, known once the endpoint is picked.
     if (ctx.outbound) this.labels = ctx.outboundLabels(cluster, ep);
 
     // End-to-end headers for the upstream request.
