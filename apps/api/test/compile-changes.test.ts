@@ -2,40 +2,15 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { prepareMesh } from '../src/compile/index.ts';
 import type { MeshSnapshot, ServiceRow, WorkloadRow } from '../src/store/snapshot.ts';
-import { buildMesh, OPTIONS, proxy, resourceRows, serialize, type ServiceSpec, type WorkloadSpec } from './compile-fixtures.ts';
+import { buildMesh, HELPER_VS, httpPort, OPTIONS, proxy, resourceRows, SCOPE_SERVICES, scopeWorkloads, serialize, type ServiceSpec, type WorkloadSpec } from './compile-fixtures.ts';
 
 // PreparedMesh.changedSince: the ADS server compiles and pushes only for the proxies it names. It
 // may name too many, never too few: whenever a proxy's compiled output differs between two
 // revisions, it must be named — including changes in another namespace that the proxy reaches
 // through EGRESS_HOSTS or through a VirtualService destination.
 
-const port = (number: number) => [{ name: 'http', number, protocol: 'HTTP' as const }];
-
-const SERVICES: ServiceSpec[] = [
-  { namespace: 'a', name: 'front', ports: port(8080) },
-  { namespace: 'a', name: 'helper', ports: port(8080) },
-  { namespace: 'b', name: 'backend', ports: port(9090) },
-  { namespace: 'b', name: 'target', ports: port(9090) },
-  { namespace: 'b', name: 'mirror', ports: port(9090) },
-  { namespace: 'c', name: 'other', ports: port(7070) },
-];
-const WORKLOADS: WorkloadSpec[] = [
-  { namespace: 'a', name: 'front-1', labels: { app: 'front' }, addresses: ['10.0.1.1'] },
-  { namespace: 'a', name: 'helper-1', labels: { app: 'helper' }, addresses: ['10.0.1.3'] },
-  { namespace: 'b', name: 'backend-1', labels: { app: 'backend' }, addresses: ['10.0.2.1'] },
-  { namespace: 'b', name: 'target-1', labels: { app: 'target' }, addresses: ['10.0.2.2'] },
-  { namespace: 'c', name: 'other-1', labels: { app: 'other' }, addresses: ['10.0.3.1'] },
-];
-const HELPER_VS = `
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: { name: helper, namespace: a }
-spec:
-  hosts: [helper]
-  http:
-  - mirror: { host: mirror.b.svc.cluster.local }
-    route: [{ destination: { host: target.b.svc.cluster.local } }]
-`;
+const SERVICES = SCOPE_SERVICES;
+const WORKLOADS = scopeWorkloads();
 
 const PROXIES = {
   /** Namespace a, default egress: reaches b's target and mirror only through helper's VirtualService. */
@@ -65,7 +40,7 @@ const addYaml = (m: MeshSnapshot, yaml: string) => {
 };
 
 const CHANGES: { name: string; apply: (m: MeshSnapshot) => void; affects: Name[]; spares: Name[] }[] = [
-  { name: 'ports of a VirtualService destination in another namespace', apply: (m) => setService(m, 'b/target', { ports: port(9091) }), affects: ['viaVs', 'viaEgress', 'redirect', 'proxyless', 'labelsOnly'], spares: ['local'] },
+  { name: 'ports of a VirtualService destination in another namespace', apply: (m) => setService(m, 'b/target', { ports: httpPort(9091) }), affects: ['viaVs', 'viaEgress', 'redirect', 'proxyless', 'labelsOnly'], spares: ['local'] },
   { name: 'endpoints of a mirror destination in another namespace', apply: (m) => m.workloads.set('b/mirror-1', { namespace: 'b', name: 'mirror-1', labels: { app: 'mirror' }, serviceAccount: 'default', addresses: ['10.0.2.9'], ports: {}, source: 'local', resourceVersion: 2n }), affects: ['viaVs', 'viaEgress'], spares: ['local'] },
   { name: 'a workload address behind a reached service', apply: (m) => setWorkload(m, 'b/target-1', { addresses: ['10.0.2.22'] }), affects: ['viaVs', 'viaEgress', 'labelsOnly'], spares: ['local'] },
   {
@@ -101,8 +76,8 @@ spec:
     spares: ['local', 'viaEgress'],
   },
   { name: "the proxy's own workload", apply: (m) => setWorkload(m, 'a/front-1', { addresses: ['10.0.1.11'] }), affects: ['viaVs', 'redirect'], spares: ['local', 'viaEgress'] },
-  { name: 'a service in the local namespace', apply: (m) => setService(m, 'c/other', { ports: port(7071) }), affects: ['local', 'viaEgress'], spares: ['labelsOnly'] },
-  { name: 'a new service reached through EGRESS_HOSTS', apply: (m) => m.services.set('b/fresh', { namespace: 'b', name: 'fresh', hosts: [], ports: port(9090), labels: {}, source: 'local', resourceVersion: 2n }), affects: ['viaEgress', 'labelsOnly'], spares: ['local', 'viaVs'] },
+  { name: 'a service in the local namespace', apply: (m) => setService(m, 'c/other', { ports: httpPort(7071) }), affects: ['local', 'viaEgress'], spares: ['labelsOnly'] },
+  { name: 'a new service reached through EGRESS_HOSTS', apply: (m) => m.services.set('b/fresh', { namespace: 'b', name: 'fresh', hosts: [], ports: httpPort(9090), labels: {}, source: 'local', resourceVersion: 2n }), affects: ['viaEgress', 'labelsOnly'], spares: ['local', 'viaVs'] },
   { name: 'a service removed', apply: (m) => m.services.delete('b/mirror'), affects: ['viaVs', 'viaEgress'], spares: ['local'] },
   { name: 'a row re-read with the same content', apply: (m) => setService(m, 'b/backend', {}), affects: [], spares: ['local', 'viaVs'] },
 ];

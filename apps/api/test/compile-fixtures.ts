@@ -138,3 +138,42 @@ export function assertEncodes(r: ProxyResources): void {
     }
   }
 }
+
+/**
+ * The scoping mesh shared by compile-scope and compile-changes: namespaces a (front, helper), b
+ * (backend, target, mirror) and c (other); a VirtualService on helper routes to b's target and
+ * mirrors to b's mirror, so b is reachable from a only through it.
+ */
+export const httpPort = (number: number) => [{ name: 'http', number, protocol: 'HTTP' as const }];
+
+export const SCOPE_SERVICES: ServiceSpec[] = [
+  { namespace: 'a', name: 'front', ports: httpPort(8080) },
+  { namespace: 'a', name: 'helper', ports: httpPort(8080) },
+  { namespace: 'b', name: 'backend', ports: httpPort(9090) },
+  { namespace: 'b', name: 'target', ports: httpPort(9090) },
+  { namespace: 'b', name: 'mirror', ports: httpPort(9090) },
+  { namespace: 'c', name: 'other', ports: httpPort(7070) },
+];
+
+/** One workload per service with endpoints (mirror has none); `extra` adds more. */
+export function scopeWorkloads(extra: WorkloadSpec[] = []): WorkloadSpec[] {
+  return [
+    { namespace: 'a', name: 'front-1', labels: { app: 'front' }, addresses: ['10.0.1.1'] },
+    ...extra,
+    { namespace: 'a', name: 'helper-1', labels: { app: 'helper' }, addresses: ['10.0.1.3'] },
+    { namespace: 'b', name: 'backend-1', labels: { app: 'backend' }, addresses: ['10.0.2.1'] },
+    { namespace: 'b', name: 'target-1', labels: { app: 'target' }, addresses: ['10.0.2.2'] },
+    { namespace: 'c', name: 'other-1', labels: { app: 'other' }, addresses: ['10.0.3.1'] },
+  ];
+}
+
+export const HELPER_VS = `
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: helper, namespace: a }
+spec:
+  hosts: [helper]
+  http:
+  - mirror: { host: mirror.b.svc.cluster.local }
+    route: [{ destination: { host: target.b.svc.cluster.local } }]
+`;

@@ -2,40 +2,15 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { JsonObject } from '@tern/xds';
 import { prepareMesh } from '../src/compile/index.ts';
-import { assertEncodes, buildMesh, OPTIONS, proxy, serialize, shuffled, type ServiceSpec, type WorkloadSpec } from './compile-fixtures.ts';
+import { assertEncodes, buildMesh, HELPER_VS, httpPort, OPTIONS, proxy, SCOPE_SERVICES, scopeWorkloads, serialize, shuffled, type ServiceSpec, type WorkloadSpec } from './compile-fixtures.ts';
 
 // Scoping (what a proxy receives), determinism (same input, same bytes, whatever the order) and
 // identity sharing (proxies with identical output get the same objects).
 
-const port = (number: number) => [{ name: 'http', number, protocol: 'HTTP' as const }];
+const SERVICES = SCOPE_SERVICES;
+const WORKLOADS = scopeWorkloads([{ namespace: 'a', name: 'front-2', labels: { app: 'front' }, addresses: ['10.0.1.2'] }]);
 
-const SERVICES: ServiceSpec[] = [
-  { namespace: 'a', name: 'front', ports: port(8080) },
-  { namespace: 'a', name: 'helper', ports: port(8080) },
-  { namespace: 'b', name: 'backend', ports: port(9090) },
-  { namespace: 'b', name: 'target', ports: port(9090) },
-  { namespace: 'b', name: 'mirror', ports: port(9090) },
-  { namespace: 'c', name: 'other', ports: port(7070) },
-];
-const WORKLOADS: WorkloadSpec[] = [
-  { namespace: 'a', name: 'front-1', labels: { app: 'front' }, addresses: ['10.0.1.1'] },
-  { namespace: 'a', name: 'front-2', labels: { app: 'front' }, addresses: ['10.0.1.2'] },
-  { namespace: 'a', name: 'helper-1', labels: { app: 'helper' }, addresses: ['10.0.1.3'] },
-  { namespace: 'b', name: 'backend-1', labels: { app: 'backend' }, addresses: ['10.0.2.1'] },
-  { namespace: 'b', name: 'target-1', labels: { app: 'target' }, addresses: ['10.0.2.2'] },
-  { namespace: 'c', name: 'other-1', labels: { app: 'other' }, addresses: ['10.0.3.1'] },
-];
-
-const YAML = `
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: { name: helper, namespace: a }
-spec:
-  hosts: [helper]
-  http:
-  - mirror: { host: mirror.b.svc.cluster.local }
-    route: [{ destination: { host: target.b.svc.cluster.local } }]
----
+const YAML = `${HELPER_VS}---
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: { name: private, namespace: b }
@@ -183,7 +158,7 @@ describe('compile: scale', () => {
     const workloads: WorkloadSpec[] = [];
     for (let i = 0; i < 500; i++) {
       const ns = `ns${i % 10}`;
-      services.push({ namespace: ns, name: `svc${i}`, ports: port(8000 + (i % 5)) });
+      services.push({ namespace: ns, name: `svc${i}`, ports: httpPort(8000 + (i % 5)) });
       for (let j = 0; j < 4; j++) workloads.push({ namespace: ns, name: `svc${i}-${j}`, labels: { app: `svc${i}` }, addresses: [`10.${i % 250}.${j}.${(i >> 3) % 250}`] });
     }
     const p = prepareMesh(buildMesh({ services, workloads }), 'big', OPTIONS);
