@@ -26,20 +26,15 @@ export interface App {
   close(): Promise<void>;
 }
 
-export interface AppOptions {
-  /** The compiler behind the ADS server (default: apps/api/src/compile). */
-  xdsCompiler?: XdsCompiler;
-}
+const compiler: XdsCompiler = { prepareMesh, proxyIdentityFromNode };
 
-const defaultCompiler: XdsCompiler = { prepareMesh, proxyIdentityFromNode };
-
-export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
+export async function createApp(config: Config): Promise<App> {
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   const analyzeFn: AnalyzeFn = (input) => analyze(input as Parameters<typeof analyze>[0], { domainSuffix: config.domainSuffix });
   const resources = new ResourceStore(db.prisma, analyzeFn);
   const changes = new ChangeFeed(db, resources);
   await changes.start();
-  const xds = new XdsServer(db.prisma, changes, options.xdsCompiler ?? defaultCompiler, {
+  const xds = new XdsServer(db.prisma, changes, compiler, {
     replicaId: config.replicaId,
     // The trust domain becomes configurable with mTLS; until then Istio's default.
     compile: { domainSuffix: config.domainSuffix, trustDomain: 'cluster.local' },

@@ -5,7 +5,6 @@ import path from 'node:path';
 import pg from 'pg';
 import { loadConfig, type Config } from '../src/config.ts';
 import { createApp, type App } from '../src/app.ts';
-import type { XdsCompiler } from '../src/xds/server.ts';
 import { startHttpServer } from '../src/http/server.ts';
 
 // Tests run on PGlite, or on a real PostgreSQL when TERN_TEST_DB=postgres (scripts/test.mjs
@@ -71,8 +70,8 @@ export interface TestApi {
 }
 
 export interface TestApiOptions {
-  /** Start the ADS server on 127.0.0.1, port 0: `true` with the real compiler, or a compiler of the test's own. */
-  xds?: true | XdsCompiler;
+  /** Start the ADS server (with the real compiler) on 127.0.0.1, port 0. */
+  xds?: true;
 }
 
 export async function startTestApi(overrides: Partial<Config> = {}, db?: TestDatabase, options: TestApiOptions = {}): Promise<TestApi> {
@@ -86,7 +85,7 @@ export async function startTestApi(overrides: Partial<Config> = {}, db?: TestDat
     replicaId: `test-${randomBytes(4).toString('hex')}`,
     ...overrides,
   };
-  const app = await createApp(config, options.xds && options.xds !== true ? { xdsCompiler: options.xds } : {});
+  const app = await createApp(config);
   await app.auth.ensureAdmin(ADMIN_PASSWORD);
   const server = await startHttpServer(app, '127.0.0.1', 0);
   const xdsAddress = options.xds ? await app.xds.start('127.0.0.1', 0) : undefined;

@@ -1,9 +1,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestApi, type TestApi } from './helpers.ts';
-import { DeltaClient, TYPE_URL, decode, deltaNames, eventually, removedNames, node, toyCompiler } from './xds-fixtures.ts';
+import { DeltaClient, TYPE_URL, decode, deltaNames, eventually, removedNames, node } from './xds-fixtures.ts';
 
-// Incremental (delta) ADS against a real gRPC server, with the toy compiler.
+// Incremental (delta) ADS against a real gRPC server, with the real compiler.
 
 let api: TestApi;
 const clients: DeltaClient[] = [];
@@ -15,7 +15,7 @@ const connect = () => {
 const service = (namespace: string, name: string, port = 9080) => api.rest('PUT', `/api/v1/registry/services/${namespace}/${name}`, { namespace, name, ports: [{ number: port, protocol: 'HTTP' }] });
 
 before(async () => {
-  api = await startTestApi({ xdsDebounceMs: 30, xdsDebounceMaxMs: 300 }, undefined, { xds: toyCompiler });
+  api = await startTestApi({ xdsDebounceMs: 30, xdsDebounceMaxMs: 300 }, undefined, { xds: true });
   await service('default', 'reviews');
   await service('default', 'ratings', 9081);
   await eventually(() => api.app.xds.mesh.meshRevision === api.app.changes.revision, 5000, 'mesh caught up');

@@ -11,61 +11,8 @@ import {
   type DiscoveryResponse,
   type JsonObject,
 } from '@tern/xds';
-import type { PreparedMesh, ProxyIdentity, ProxyResources } from '../src/compile/types.ts';
-import { proxyIdentityFromNode } from '../src/compile/node.ts';
-import type { MeshSnapshot } from '../src/store/snapshot.ts';
-import type { XdsCompiler } from '../src/xds/server.ts';
 
-// A toy compiler for the ADS server's tests: scoped by namespace (a proxy sees its own namespace's
-// services only), one cluster + endpoints per service port, one route configuration per port, a
-// virtual host per VirtualService. Resource objects are shared by every proxy of a namespace, and
-// rebuilt (new objects, same content) at every revision, like the real compiler's.
-
-export const toyCompiler: XdsCompiler = {
-  proxyIdentityFromNode,
-  prepareMesh(mesh: MeshSnapshot, revision: string): PreparedMesh {
-    const byNamespace = new Map<string, ProxyResources>();
-    return {
-      revision,
-      compileFor(proxy: ProxyIdentity) {
-        let r = byNamespace.get(proxy.namespace);
-        if (!r) byNamespace.set(proxy.namespace, (r = compileNamespace(mesh, proxy.namespace)));
-        return r;
-      },
-    };
-  },
-};
-
-function compileNamespace(mesh: MeshSnapshot, ns: string): ProxyResources {
-  const clusters = new Map<string, JsonObject>();
-  const endpoints = new Map<string, JsonObject>();
-  const routes = new Map<string, JsonObject>();
-  const listeners = new Map<string, JsonObject>();
-  const hostsByPort = new Map<number, JsonObject[]>();
-  const services = [...mesh.services.values()].filter((s) => s.namespace === ns).sort((a, b) => (a.name < b.name ? -1 : 1));
-  for (const svc of services) {
-    const host = `${svc.name}.${ns}.svc.cluster.local`;
-    for (const p of svc.ports) {
-      const name = `outbound|${p.number}||${host}`;
-      clusters.set(name, { name, type: 'EDS', connect_timeout: '1s', eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3' } } });
-      const lb = [...mesh.workloads.values()]
-        .filter((w) => w.namespace === ns && w.labels.app === svc.name && w.addresses[0])
-        .sort((a, b) => (a.name < b.name ? -1 : 1))
-        .map((w) => ({ endpoint: { address: { socket_address: { address: w.addresses[0]!, port_value: w.ports[String(p.number)] ?? p.number } } } }));
-      endpoints.set(name, { cluster_name: name, endpoints: [{ locality: { region: 'r' }, load_balancing_weight: 1, lb_endpoints: lb }] });
-      const list = hostsByPort.get(p.number) ?? [];
-      list.push({ name: `${host}:${p.number}`, domains: [host, `${svc.name}:${p.number}`], routes: [{ match: { prefix: '/' }, route: { cluster: name } }] });
-      hostsByPort.set(p.number, list);
-    }
-  }
-  const vss = [...mesh.resources.values()].filter((r) => r.kind === 'VirtualService' && r.namespace === ns).sort((a, b) => (a.name < b.name ? -1 : 1));
-  for (const [port, vhosts] of hostsByPort) {
-    const extra = vss.map((v) => ({ name: `vs/${v.name}`, domains: [`${v.name}.vs.local`], routes: [{ match: { prefix: '/' }, direct_response: { status: 200 } }] }));
-    routes.set(String(port), { name: String(port), virtual_hosts: [...vhosts, ...extra] });
-    listeners.set(`0.0.0.0_${port}`, { name: `0.0.0.0_${port}`, address: { socket_address: { address: '0.0.0.0', port_value: port } } });
-  }
-  return { clusters, endpoints, routes, listeners };
-}
+// Raw ADS clients for the ADS server's tests (which run it with the real compiler).
 
 // ---- raw ADS clients ----
 

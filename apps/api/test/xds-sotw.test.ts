@@ -1,9 +1,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestApi, type TestApi } from './helpers.ts';
-import { SotwClient, TYPE_URL, decode, eventually, names, node, toyCompiler } from './xds-fixtures.ts';
+import { SotwClient, TYPE_URL, decode, eventually, names, node } from './xds-fixtures.ts';
 
-// State-of-the-world ADS against a real gRPC server, with a toy compiler (see xds-fixtures.ts).
+// State-of-the-world ADS against a real gRPC server and the real compiler.
 
 let api: TestApi;
 const clients: SotwClient[] = [];
@@ -15,10 +15,9 @@ const connect = () => {
 const service = (namespace: string, name: string, port = 9080) => api.rest('PUT', `/api/v1/registry/services/${namespace}/${name}`, { namespace, name, ports: [{ number: port, protocol: 'HTTP' }] });
 const workload = (namespace: string, name: string, app: string, address: string) =>
   api.rest('PUT', `/api/v1/registry/workloads/${namespace}/${name}`, { namespace, name, labels: { app }, addresses: [address] });
-const vs = (namespace: string, name: string) => api.rest('POST', '/api/v1/apply', { resources: [{ apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name, namespace }, spec: { hosts: [name], http: [{ route: [{ destination: { host: name } }] }] } }] });
 
 before(async () => {
-  api = await startTestApi({ xdsDebounceMs: 100, xdsDebounceMaxMs: 1000 }, undefined, { xds: toyCompiler });
+  api = await startTestApi({ xdsDebounceMs: 100, xdsDebounceMaxMs: 1000 }, undefined, { xds: true });
   assert.equal((await service('default', 'reviews')).status, 200);
   await service('default', 'ratings', 9081);
   await workload('default', 'reviews-1', 'reviews', '10.0.0.1');
@@ -30,9 +29,12 @@ after(async () => {
   await api?.close();
 });
 
-/** Subscribes to CDS and LDS (wildcard), ACKs both; returns the responses. */
+/**
+ * Subscribes to CDS and LDS (wildcard), ACKs both; returns the responses. The proxies are
+ * Kubernetes-style sidecars (INTERCEPTION: REDIRECT), whose routes are named by port as in Istio.
+ */
 async function bootstrap(c: SotwClient, id: string, namespace = 'default') {
-  c.send({ node: node(id, { NAMESPACE: namespace }), type_url: TYPE_URL.cluster });
+  c.send({ node: node(id, { NAMESPACE: namespace, INTERCEPTION: 'REDIRECT' }), type_url: TYPE_URL.cluster });
   const cds = await c.next(TYPE_URL.cluster);
   c.ack(cds);
   c.send({ type_url: TYPE_URL.listener });
@@ -45,8 +47,9 @@ describe('state of the world', () => {
   test('initial push on connect: every cluster and listener of the proxy’s scope; the ACK is recorded', async () => {
     const c = connect();
     const { cds, lds } = await bootstrap(c, 'sotw-initial');
-    assert.deepEqual(names(cds), ['outbound|9080||reviews.default.svc.cluster.local', 'outbound|9081||ratings.default.svc.cluster.local']);
-    assert.deepEqual(names(lds), ['0.0.0.0_9080', '0.0.0.0_9081']);
+    // The proxy's namespace only (not `other`), plus Istio's passthrough clusters of an intercepting sidecar.
+    assert.deepEqual(names(cds), ['InboundPassthroughCluster', 'PassthroughCluster', 'outbound|9080||reviews.default.svc.cluster.local', 'outbound|9081||ratings.default.svc.cluster.local']);
+    assert.deepEqual(names(lds), ['0.0.0.0_9080', '0.0.0.0_9081', 'virtualInbound', 'virtualOutbound']);
     assert.ok(cds.version_info && cds.nonce);
     const p = await eventually(async () => {
       const p = await api.app.xds.getProxy('sotw-initial');
@@ -119,7 +122,7 @@ describe('state of the world', () => {
     assert.equal(again.cds.version_info, first.cds.version_info, 'same content, same version');
     // A client resuming with the version and nonce of its previous stream (as Envoy does) is answered too.
     const c3 = connect();
-    c3.send({ node: node('sotw-resume'), type_url: TYPE_URL.cluster, version_info: first.cds.version_info, response_nonce: first.cds.nonce });
+    c3.send({ node: node('sotw-resume', { NAMESPACE: 'default', INTERCEPTION: 'REDIRECT' }), type_url: TYPE_URL.cluster, version_info: first.cds.version_info, response_nonce: first.cds.nonce });
     assert.deepEqual(names(await c3.next(TYPE_URL.cluster)), names(first.cds));
   });
 
@@ -140,21 +143,22 @@ describe('state of the world', () => {
   });
 
   test('debounce: a burst of 20 writes becomes a few pushes', async () => {
+    // 20 services registered at once on port 9080: each is a write and a virtual host in route 9080.
     const c = connect();
     await bootstrap(c, 'sotw-burst');
     c.send({ type_url: TYPE_URL.route, resource_names: ['9080'] });
     const r0 = await c.next(TYPE_URL.route);
     c.ack(r0, ['9080']);
     const before = (await api.app.xds.getProxy('sotw-burst')).types.routes.sentNonce;
-    await Promise.all(Array.from({ length: 20 }, (_, i) => vs('default', `burst-${i}`)));
+    await Promise.all(Array.from({ length: 20 }, (_, i) => service('default', `burst-${i}`)));
     let rds = r0;
     await eventually(async () => {
       while (c.inbox.items.length) {
         rds = await c.next(TYPE_URL.route);
         c.ack(rds, ['9080']);
       }
-      return (decode(rds.resources[0]!) as any).virtual_hosts.filter((v: any) => v.name.startsWith('vs/burst-')).length === 20;
-    }, 5000, 'all 20 virtual services pushed');
+      return (decode(rds.resources[0]!) as any).virtual_hosts.filter((v: any) => v.name.startsWith('burst-')).length === 20;
+    }, 5000, 'all 20 services pushed');
     const after = (await api.app.xds.getProxy('sotw-burst')).types.routes.sentNonce;
     const pushes = Number(after) - Number(before);
     assert.ok(pushes >= 1 && pushes < 20, `pushes: ${pushes}`);

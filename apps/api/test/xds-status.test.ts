@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
 import { startTestApi, type TestApi } from './helpers.ts';
-import { SotwClient, TYPE_URL, eventually, node, toyCompiler } from './xds-fixtures.ts';
+import { SotwClient, TYPE_URL, eventually, node } from './xds-fixtures.ts';
 
 // Proxy status across the API, the ProxyStatus table and the CLI.
 
@@ -17,7 +17,7 @@ let home: string;
 const clients: SotwClient[] = [];
 
 before(async () => {
-  api = await startTestApi({ xdsDebounceMs: 20, xdsDebounceMaxMs: 200 }, undefined, { xds: toyCompiler });
+  api = await startTestApi({ xdsDebounceMs: 20, xdsDebounceMaxMs: 200 }, undefined, { xds: true });
   home = fs.mkdtempSync(path.join(os.tmpdir(), 'tern-cli-'));
   await api.rest('PUT', '/api/v1/registry/services/default/reviews', { namespace: 'default', name: 'reviews', ports: [{ number: 9080, protocol: 'HTTP' }] });
   await eventually(() => api.app.xds.mesh.meshRevision === api.app.changes.revision);
@@ -95,7 +95,7 @@ describe('proxy status', () => {
     const t = await tern(['proxy-config', 'st-good']);
     assert.equal(t.code, 0, t.stderr);
     assert.match(t.stdout, /^clusters\s+outbound\|9080\|\|reviews\.default\.svc\.cluster\.local$/m);
-    assert.match(t.stdout, /^listeners\s+0\.0\.0\.0_9080$/m);
+    assert.match(t.stdout, /^listeners\s+127\.0\.0\.1_15001$/m, 'the forward-proxy listener the real compiler gives a local-mode sidecar');
     const j = await tern(['proxy-config', 'st-good', '--type', 'clusters', '-o', 'json']);
     const dump = JSON.parse(j.stdout);
     assert.deepEqual(Object.keys(dump.types), ['clusters']);
