@@ -33,14 +33,21 @@ function run(files, env, label) {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
-    let tail = '';
+    // The runner's own summary ("ℹ pass N", "ℹ fail N") comes before its list of failures, which
+    // can be long: remember the counts as they pass by instead of reading a tail afterwards.
+    const counts = { pass: 0, fail: 0 };
+    let partial = '';
     child.stdout.on('data', (d) => {
       process.stdout.write(d);
-      tail = (tail + d.toString()).slice(-4000);
+      const lines = (partial + d.toString()).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) {
+        const m = /^ℹ (pass|fail) (\d+)$/.exec(line);
+        if (m) counts[m[1]] = Number(m[2]);
+      }
     });
     child.on('close', (code) => {
-      const num = (re) => Number(tail.match(re)?.[1] ?? 0);
-      resolve({ code: code ?? 1, pass: num(/ℹ pass (\d+)/), fail: num(/ℹ fail (\d+)/) });
+      resolve({ label, code: code ?? 1, ...counts });
     });
   });
 }
@@ -57,5 +64,6 @@ if (pgUrl) {
 const pass = results.reduce((a, r) => a + r.pass, 0);
 const fail = results.reduce((a, r) => a + r.fail, 0);
 const failedRun = results.some((r) => r.code !== 0);
+for (const r of results) console.log(`${r.label}: ${r.pass} passed, ${r.fail} failed${r.code !== 0 && r.fail === 0 ? ` (the runner exited with ${r.code})` : ''}`);
 console.log(`\n${pass} passed, ${fail} failed`);
 process.exit(failedRun || fail > 0 ? 1 : 0);

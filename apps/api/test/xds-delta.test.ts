@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestApi, type TestApi } from './helpers.ts';
-import { DeltaClient, TYPE_URL, decode, deltaNames, eventually, removedNames, node } from './xds-fixtures.ts';
+import { DeltaClient, TYPE_URL, decode, deltaNames, eventually, meshCaughtUp, removedNames, node } from './xds-fixtures.ts';
 
 // Incremental (delta) ADS against a real gRPC server, with the real compiler.
 
@@ -18,7 +18,7 @@ before(async () => {
   api = await startTestApi({ xdsDebounceMs: 30, xdsDebounceMaxMs: 300 }, undefined, { xds: true });
   await service('default', 'reviews');
   await service('default', 'ratings', 9081);
-  await eventually(() => api.app.xds.mesh.meshRevision === api.app.changes.revision, 5000, 'mesh caught up');
+  await meshCaughtUp(api);
 });
 after(async () => {
   for (const c of clients) c.close();
@@ -68,7 +68,7 @@ describe('delta', () => {
 
     // While it is away: reviews changes (a new port means a different cluster set), ratings stays.
     await service('default', 'reviews', 9085);
-    await eventually(() => api.app.xds.mesh.meshRevision === api.app.changes.revision);
+    await meshCaughtUp(api);
 
     const c2 = connect();
     c2.send({ node: node('delta-2'), type_url: TYPE_URL.cluster, initial_resource_versions: { ...versions, 'outbound|1||gone.default.svc.cluster.local': 'old' } });
@@ -76,7 +76,7 @@ describe('delta', () => {
     assert.deepEqual(deltaNames(again), ['outbound|9085||reviews.default.svc.cluster.local'], 'ratings is not resent');
     assert.deepEqual(removedNames(again), ['outbound|1||gone.default.svc.cluster.local', 'outbound|9080||reviews.default.svc.cluster.local']);
     await service('default', 'reviews', 9080);
-    await eventually(() => api.app.xds.mesh.meshRevision === api.app.changes.revision);
+    await meshCaughtUp(api);
   });
 
   test('per-name subscribe and unsubscribe for EDS; a missing name is reported removed; stale ACKs are not recorded', async () => {

@@ -139,3 +139,13 @@ export async function eventually<T>(fn: () => Promise<T | undefined | false> | T
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+/**
+ * Waits until the ADS server's mesh includes every write committed so far. The change feed learns
+ * of a commit through a notification that may arrive after the write's response (PostgreSQL), so
+ * the target is the database's revision, not the feed's.
+ */
+export async function meshCaughtUp(api: { app: { resources: { currentRevision(): Promise<string> }; xds: { mesh: { meshRevision: string } } } }): Promise<void> {
+  const target = BigInt(await api.app.resources.currentRevision());
+  await eventually(() => BigInt(api.app.xds.mesh.meshRevision) >= target, 5000, `mesh at revision ${target}`);
+}

@@ -2,7 +2,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { startTestApi, type TestApi } from './helpers.ts';
-import { eventually } from './xds-fixtures.ts';
+import { eventually, meshCaughtUp } from './xds-fixtures.ts';
 
 // End to end with the real compiler and the unmodified grpc-js-xds client: a proxyless gRPC
 // client resolves xds:///reviews:9080 through our ADS server and calls a real gRPC server that is
@@ -47,7 +47,7 @@ test('grpc-js-xds: xds:///reviews:9080 resolves through the ADS server, follows 
   };
   await put('/api/v1/registry/services/default/reviews', { namespace: 'default', name: 'reviews', ports: [{ number: 9080, protocol: 'GRPC', name: 'grpc' }] });
   await put('/api/v1/registry/workloads/default/reviews-v1', { namespace: 'default', name: 'reviews-v1', labels: { app: 'reviews' }, addresses: ['127.0.0.1'], ports: { '9080': v1 } });
-  await eventually(() => api.app.xds.mesh.meshRevision === api.app.changes.revision);
+  await meshCaughtUp(api);
 
   process.env.GRPC_XDS_BOOTSTRAP_CONFIG = JSON.stringify({
     xds_servers: [{ server_uri: api.xdsAddress, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }],

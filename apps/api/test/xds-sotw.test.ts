@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestApi, type TestApi } from './helpers.ts';
-import { SotwClient, TYPE_URL, decode, eventually, names, node } from './xds-fixtures.ts';
+import { SotwClient, TYPE_URL, decode, eventually, meshCaughtUp, names, node } from './xds-fixtures.ts';
 
 // State-of-the-world ADS against a real gRPC server and the real compiler.
 
@@ -22,7 +22,7 @@ before(async () => {
   await service('default', 'ratings', 9081);
   await workload('default', 'reviews-1', 'reviews', '10.0.0.1');
   await service('other', 'lonely', 7000);
-  await eventually(() => api.app.xds.mesh.meshRevision === api.app.changes.revision, 5000, 'mesh caught up');
+  await meshCaughtUp(api);
 });
 after(async () => {
   for (const c of clients) c.close();
@@ -109,7 +109,7 @@ describe('state of the world', () => {
     assert.equal(row.status, 'NACKED');
     assert.equal(row.lastNack.message, 'cluster nacked: bad config');
     await api.rest('DELETE', '/api/v1/registry/services/default/nacked');
-    await eventually(() => api.app.xds.mesh.meshRevision === api.app.changes.revision);
+    await meshCaughtUp(api);
   });
 
   test('a reconnecting proxy gets everything again', async () => {

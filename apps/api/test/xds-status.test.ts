@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
 import { startTestApi, type TestApi } from './helpers.ts';
-import { SotwClient, TYPE_URL, eventually, node } from './xds-fixtures.ts';
+import { SotwClient, TYPE_URL, eventually, meshCaughtUp, node } from './xds-fixtures.ts';
 
 // Proxy status across the API, the ProxyStatus table and the CLI.
 
@@ -20,7 +20,7 @@ before(async () => {
   api = await startTestApi({ xdsDebounceMs: 20, xdsDebounceMaxMs: 200 }, undefined, { xds: true });
   home = fs.mkdtempSync(path.join(os.tmpdir(), 'tern-cli-'));
   await api.rest('PUT', '/api/v1/registry/services/default/reviews', { namespace: 'default', name: 'reviews', ports: [{ number: 9080, protocol: 'HTTP' }] });
-  await eventually(() => api.app.xds.mesh.meshRevision === api.app.changes.revision);
+  await meshCaughtUp(api);
 });
 after(async () => {
   for (const c of clients) c.close();

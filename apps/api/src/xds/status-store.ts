@@ -1,6 +1,6 @@
 import type { PrismaClient } from '../generated/prisma/client.ts';
 import { logger } from '../log.ts';
-import type { ProxyStatusView } from './status.ts';
+import { proxyStatusViewSchema, type ProxyStatusView } from '@tern/shared';
 
 // Proxy status shared between replicas through the ProxyStatus table. Writes are batched: the
 // server marks proxies dirty and this flushes at most every `flushMs`; a heartbeat touches every
@@ -110,7 +110,15 @@ export class ProxyStatusStore {
       FROM "ProxyStatus"
       WHERE ${proxyId ?? null}::text IS NULL OR "proxyId" = ${proxyId ?? null}::text
       ORDER BY "proxyId"`;
-    return rows.map((r) => ({ view: r.status as ProxyStatusView, replicaId: r.replicaId, ageMs: Number(r.ageMs) }));
+    const out: StoredProxyStatus[] = [];
+    for (const r of rows) {
+      // Rows come from every replica, possibly of another Tern version mid-upgrade: one that does
+      // not read as a status is left out of the list rather than failing it.
+      const view = proxyStatusViewSchema.safeParse(r.status);
+      if (view.success) out.push({ view: view.data, replicaId: r.replicaId, ageMs: Number(r.ageMs) });
+      else logger.warn({ proxy: r.proxyId, replica: r.replicaId, issue: view.error.issues[0]?.path.join('.') }, 'xds: unreadable proxy status row left out');
+    }
+    return out;
   }
 
   async get(proxyId: string): Promise<StoredProxyStatus | undefined> {

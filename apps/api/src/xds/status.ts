@@ -1,43 +1,11 @@
 import type { AnyConnection, TypeState } from './connection.ts';
+import type { ProxyStatusView, ProxySyncStatus, TypeStatusView, TypeSyncStatus } from '@tern/shared';
 import { TYPES, type ResourceType } from './resources.ts';
+
+export type { ProxyStatusView };
 
 // What the API shows about a proxy, computed from its connection (pure), and stored as JSON in the
 // ProxyStatus table so every replica can list every proxy.
-
-export type TypeSyncStatus = 'SYNCED' | 'STALE' | 'NACKED' | 'NOT SENT';
-export type ProxySyncStatus = 'SYNCED' | 'STALE' | 'NACKED' | 'DISCONNECTED';
-
-export interface TypeStatusView {
-  type: 'CDS' | 'EDS' | 'LDS' | 'RDS';
-  status: TypeSyncStatus;
-  /** Version and nonce of the last response sent, and when. */
-  sentVersion: string | null;
-  sentNonce: string | null;
-  sentAt: string | null;
-  resourceCount: number;
-  ackedVersion: string | null;
-  ackedAt: string | null;
-  nack: { version: string; message: string; at: string } | null;
-}
-
-export interface ProxyStatusView {
-  id: string;
-  namespace: string;
-  workload: string | null;
-  kind: 'sidecar' | 'proxyless';
-  protocol: 'sotw' | 'delta';
-  replica: string;
-  connectedSince: string;
-  status: ProxySyncStatus;
-  /** The mesh revision the proxy's current config was compiled from. */
-  meshRevision: string;
-  /** The latest mesh revision at which the proxy had ACKed everything (null: not yet). */
-  convergedRevision: string | null;
-  types: Record<ResourceType, TypeStatusView>;
-  /** The most recent NACK of any type. */
-  lastNack: { type: string; version: string; message: string; at: string } | null;
-  updatedAt: string;
-}
 
 function typeStatus(st: TypeState | undefined): TypeSyncStatus {
   if (!st?.lastSent) return 'NOT SENT';

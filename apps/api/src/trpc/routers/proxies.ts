@@ -1,37 +1,9 @@
 import { z } from 'zod';
-import { namespaceName } from '@tern/shared';
+import { namespaceName, proxyStatusViewSchema } from '@tern/shared';
 import { router, viewerProcedure } from '../trpc.ts';
 
 // xDS proxies: who is connected (to any replica), their sync status, what they were sent, and how
 // fast changes converge. See docs/xds.md "Proxy status".
-
-const typeStatus = z.object({
-  type: z.enum(['CDS', 'EDS', 'LDS', 'RDS']),
-  status: z.enum(['SYNCED', 'STALE', 'NACKED', 'NOT SENT']),
-  sentVersion: z.string().nullable(),
-  sentNonce: z.string().nullable(),
-  sentAt: z.string().nullable(),
-  resourceCount: z.number(),
-  ackedVersion: z.string().nullable(),
-  ackedAt: z.string().nullable(),
-  nack: z.object({ version: z.string(), message: z.string(), at: z.string() }).nullable(),
-});
-
-export const proxyStatusSchema = z.object({
-  id: z.string(),
-  namespace: z.string(),
-  workload: z.string().nullable(),
-  kind: z.enum(['sidecar', 'proxyless']),
-  protocol: z.enum(['sotw', 'delta']),
-  replica: z.string(),
-  connectedSince: z.string(),
-  status: z.enum(['SYNCED', 'STALE', 'NACKED', 'DISCONNECTED']),
-  meshRevision: z.string(),
-  convergedRevision: z.string().nullable(),
-  types: z.object({ clusters: typeStatus, endpoints: typeStatus, listeners: typeStatus, routes: typeStatus }),
-  lastNack: z.object({ type: z.string(), version: z.string(), message: z.string(), at: z.string() }).nullable(),
-  updatedAt: z.string(),
-});
 
 const typeDump = z.object({ version: z.string().nullable(), resources: z.array(z.record(z.string(), z.unknown())) });
 
@@ -53,7 +25,7 @@ export const proxiesRouter = router({
   list: viewerProcedure
     .meta({ openapi: { method: 'GET', path: '/proxies', tags: ['proxies'], summary: 'xDS proxies connected to any replica, with their sync status' } })
     .input(z.object({ namespace: namespaceName.optional() }))
-    .output(z.object({ proxies: z.array(proxyStatusSchema), replica: z.string(), meshRevision: z.string() }))
+    .output(z.object({ proxies: z.array(proxyStatusViewSchema), replica: z.string(), meshRevision: z.string() }))
     .query(async ({ ctx, input }) => ({
       proxies: await ctx.app.xds.listProxies(input.namespace),
       replica: ctx.app.config.replicaId,
@@ -63,7 +35,7 @@ export const proxiesRouter = router({
   get: viewerProcedure
     .meta({ openapi: { method: 'GET', path: '/proxies/{id}', tags: ['proxies'], summary: 'One proxy’s sync status' } })
     .input(z.object({ id: proxyId }))
-    .output(proxyStatusSchema)
+    .output(proxyStatusViewSchema)
     .query(({ ctx, input }) => ctx.app.xds.getProxy(input.id)),
 
   config: viewerProcedure
