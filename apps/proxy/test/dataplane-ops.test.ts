@@ -14,10 +14,10 @@ const REVIEWS = 'outbound|9080||reviews.default.svc.cluster.local';
 const set = (list: JsonObject[], version = '1') => new Map(list.map((j) => [String(j.name), { version, json: j }]));
 
 /** A proxy wired like main.ts: ConfigStore → ListenerManager, plus the admin server. */
-async function storeProxy() {
+async function storeProxy(opts: { conntrackPath?: string } = {}) {
   const store = new ConfigStore();
   const engine = new Engine({ snapshot: () => store.snapshot, self: { workload: 'productpage-v1', namespace: 'default', app: 'productpage', version: 'v1', principal: '' }, lb: store.lb });
-  const listeners = new ListenerManager(engine, quiet, 200);
+  const listeners = new ListenerManager(engine, quiet, 200, opts.conntrackPath);
   let ready = false;
   store.onChange(({ snapshot }) => void listeners.apply(snapshot).then(() => (ready = snapshot.listeners.size > 0)));
   const admin = await startAdmin({ engine, listeners, snapshot: () => store.snapshot, ready: () => ready, draining: () => false, drain: () => listeners.startDrain() }, '127.0.0.1', 0);
@@ -83,9 +83,9 @@ describe('configuration swaps', () => {
     }
   });
 
-  test('a removed listener stops accepting; a use_original_dst listener is refused with a clear reason', async () => {
+  test('a removed listener stops accepting; a use_original_dst listener is refused with a clear reason where the conntrack table cannot be read', async () => {
     const up = await httpUpstream();
-    const p = await storeProxy();
+    const p = await storeProxy({ conntrackPath: '/nonexistent/nf_conntrack' });
     try {
       p.store.replaceType(TYPE_URL.cluster, set([cluster('a', [up.port])]));
       p.store.replaceType(TYPE_URL.listener, set([httpListener({ name: 'one', routes: routeTo('a') }), httpListener({ name: 'two', routes: routeTo('a') })]));
@@ -103,7 +103,7 @@ describe('configuration swaps', () => {
           return (err as NodeJS.ErrnoException).code === 'ECONNREFUSED';
         }
       });
-      assert.match(p.listeners.failed.get('virtualOutbound') ?? '', /use_original_dst needs the original destination .*SO_ORIGINAL_DST.*native addon/);
+      assert.match(p.listeners.failed.get('virtualOutbound') ?? '', /^listener "virtualOutbound": \/nonexistent\/nf_conntrack cannot be read \(ENOENT\): the original destination of redirected connections is unknown$/);
       const listeners = await (await fetch(`http://127.0.0.1:${p.admin.port}/listeners`)).text();
       assert.match(listeners, /virtualOutbound::FAILED::/);
     } finally {

@@ -75,8 +75,8 @@ function handle(state: AdminState, req: http.IncomingMessage, res: http.ServerRe
       return clusters(state, res, query.get('format') === 'json');
     case '/listeners': {
       const list = state.listeners.list();
-      if (query.get('format') === 'json') return send(res, 200, 'application/json', JSON.stringify({ listener_statuses: list.map((l) => ({ name: l.name, local_address: l.address })), failed: Object.fromEntries(state.listeners.failed) }) + '\n');
-      return send(res, 200, 'text/plain', list.map((l) => `${l.name}::${l.address}\n`).join('') + [...state.listeners.failed].map(([n, why]) => `${n}::FAILED::${why}\n`).join(''));
+      if (query.get('format') === 'json') return send(res, 200, 'application/json', JSON.stringify({ listener_statuses: list.map((l) => ({ name: l.name, local_address: l.address, ...(l.virtual ? { bind_to_port: false } : {}) })), failed: Object.fromEntries(state.listeners.failed) }) + '\n');
+      return send(res, 200, 'text/plain', list.map((l) => `${l.name}::${l.address}${l.virtual ? '::virtual' : ''}\n`).join('') + [...state.listeners.failed].map(([n, why]) => `${n}::FAILED::${why}\n`).join(''));
     }
     case '/stats/prometheus':
       return prometheus(state.engine, res);

@@ -61,6 +61,7 @@ export interface LoadBalancer {
 export class LbRegistry {
   private readonly balancers = new WeakMap<ClusterConfig, LoadBalancer>();
   private readonly stats = new Map<string, Map<string, EndpointStats>>();
+  private readonly originalDst = new Map<string, Map<string, UpstreamHost>>();
 
   /** The load balancer for this compiled cluster (built once per ClusterConfig object). */
   forCluster(cluster: ClusterConfig): LoadBalancer {
@@ -84,8 +85,28 @@ export class LbRegistry {
     return this.stats.get(cluster)?.get(endpointKey);
   }
 
+  /**
+   * The host for one original destination of an ORIGINAL_DST cluster (Envoy creates hosts on
+   * demand as well). Hosts nobody uses are forgotten once a cluster has seen too many.
+   */
+  originalDstHost(cluster: ClusterConfig, address: string, port: number): UpstreamHost {
+    let hosts = this.originalDst.get(cluster.name);
+    if (!hosts) this.originalDst.set(cluster.name, (hosts = new Map()));
+    const key = `${address}:${port}`;
+    let host = hosts.get(key);
+    if (!host) {
+      if (hosts.size >= MAX_ORIGINAL_DST_HOSTS) {
+        for (const [k, h] of hosts) if (h.stats.activeRequests === 0 && h.stats.activeConnections === 0) hosts.delete(k);
+      }
+      const endpoint: Endpoint = { key, address, port, isPipe: false, weight: 1, healthStatus: 'UNKNOWN', healthy: true, locality: { region: '', zone: '', subZone: '' }, priority: 0 };
+      hosts.set(key, (host = { cluster: cluster.name, endpoint, stats: newEndpointStats() }));
+    }
+    return host;
+  }
+
   /** Forgets stats of clusters and endpoints no longer in the snapshot. */
   retain(snapshot: ProxySnapshot): void {
+    for (const name of this.originalDst.keys()) if (!snapshot.clusters.has(name)) this.originalDst.delete(name);
     for (const [name, byKey] of this.stats) {
       const cluster = snapshot.clusters.get(name);
       if (!cluster) {
@@ -97,6 +118,8 @@ export class LbRegistry {
     }
   }
 }
+
+const MAX_ORIGINAL_DST_HOSTS = 1024;
 
 /** Builds the picker for a cluster over hosts (with their stats). */
 export function createLoadBalancer(cluster: ClusterConfig, hosts: readonly UpstreamHost[]): LoadBalancer {

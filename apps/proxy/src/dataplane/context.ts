@@ -3,6 +3,8 @@ import type { LabelBase } from '../telemetry/metrics.ts';
 import type { Engine } from './engine.ts';
 import type { Exchange } from './exchange.ts';
 import { plainAddress } from './headers.ts';
+import type { Socket } from 'node:net';
+import { restoredDestination, type Destination } from './original-dst.ts';
 
 /**
  * What an HTTP connection manager filter chain needs per request, computed once per chain
@@ -43,9 +45,17 @@ export class HttpContext {
   }
 
   remoteAddress(ex: Exchange): string {
-    const sock = ex.fast?.conn.socket ?? ex.h1req?.socket ?? ex.h2?.session?.socket ?? ex.raw;
-    return plainAddress(sock?.remoteAddress);
+    return plainAddress(downstreamSocket(ex)?.remoteAddress);
   }
+
+  /** The original destination of a redirected connection (none for a connection made to us directly). */
+  originalDestination(ex: Exchange): Destination | undefined {
+    return restoredDestination(downstreamSocket(ex));
+  }
+}
+
+function downstreamSocket(ex: Exchange): Socket | undefined {
+  return ex.fast?.conn.socket ?? ex.h1req?.socket ?? ex.h2?.session?.socket ?? ex.raw;
 }
 
 /**

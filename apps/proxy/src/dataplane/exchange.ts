@@ -224,7 +224,7 @@ export class Exchange implements UpstreamUser {
     }
     this.cluster = cluster;
     if (!ctx.outbound) this.labels = ctx.inboundLabels(this.peerHeader, cluster);
-    const host = pickHost(ctx.engine, cluster, d.action, this, ctx.remoteAddress(this), d.action.hashPolicies.length > 0 ? this : undefined);
+    const host = pickHost(ctx.engine, cluster, d.action, this, ctx.remoteAddress(this), d.action.hashPolicies.length > 0 ? this : undefined, cluster.type === 'ORIGINAL_DST' ? ctx.originalDestination(this) : undefined);
     if (!host) {
       if (ctx.outbound) this.labels = ctx.outboundLabels(cluster, undefined);
       this.localReply(503, 'UH', BODY.UH);

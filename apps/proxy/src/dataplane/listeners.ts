@@ -11,13 +11,20 @@ import { Exchange } from './exchange.ts';
 import { serverTls, type ServerTls } from './tls.ts';
 import { TcpContext } from './tcp.ts';
 import { FastConn, fastPathEnabled, startTimeoutSweep } from './h1-fast.ts';
+import { CONNTRACK_PATH, conntrackAvailable, connectionDestination, readOriginalDst, setDestination, type Destination } from './original-dst.ts';
+import { EXTENSION_TYPE_URL } from '@tern/xds';
+
+/** Listeners that need the original destination of redirected connections (iptables). */
+export function restoresDestination(l: ListenerConfig): boolean {
+  return l.useOriginalDst || l.listenerFilters.includes(EXTENSION_TYPE_URL.originalDst);
+}
 
 /** Why a listener cannot be served by this proxy, or undefined. */
-export function unsupportedListener(l: ListenerConfig): string | undefined {
-  if (l.useOriginalDst) {
-    return `listener "${l.name}": use_original_dst needs the original destination of redirected connections (SO_ORIGINAL_DST), which Node.js cannot read without a native addon; Tern serves explicit-port listeners only`;
+export function unsupportedListener(l: ListenerConfig, conntrackPath = CONNTRACK_PATH): string | undefined {
+  if (restoresDestination(l)) {
+    const why = conntrackAvailable(conntrackPath);
+    if (why) return `listener "${l.name}": ${why}`;
   }
-  if (l.address.isPipe) return undefined;
   return undefined;
 }
 
@@ -63,6 +70,8 @@ class RunningListener {
   rawKey = '';
   draining = false;
   needsPeek = false;
+  /** Connections are matched (and handed off) by their original destination. */
+  restoresDst = false;
 
   constructor(
     readonly manager: ListenerManager,
@@ -74,6 +83,7 @@ class RunningListener {
   configure(config: ListenerConfig, snap: ProxySnapshot): void {
     this.config = config;
     this.rawKey = JSON.stringify(config.raw);
+    this.restoresDst = restoresDestination(config);
     const engine = this.manager.engine;
     const build = (chain: FilterChain, i: string): ChainRuntime => {
       const rt: ChainRuntime = { chain };
@@ -117,9 +127,41 @@ class RunningListener {
       socket.destroy();
       return;
     }
+    this.track(socket);
+    socket.on('error', noop);
+    if (!this.restoresDst) {
+      this.accept(socket);
+      return;
+    }
+    readOriginalDst(socket, this.manager.conntrackPath).then(
+      (dst) => {
+        if (socket.destroyed) return;
+        if (dst) setDestination(socket, dst);
+        this.manager.handOff(this, socket, dst);
+      },
+      (err: Error) => {
+        this.manager.logOnce('conntrack', `listener "${this.config.name}": cannot read the original destination: ${err.message}`);
+        if (!socket.destroyed) this.accept(socket);
+      },
+    );
+  }
+
+  private track(socket: net.Socket): void {
     this.sockets.add(socket);
     socket.once('close', () => this.sockets.delete(socket));
-    socket.on('error', noop);
+  }
+
+  /** A connection another listener accepted, whose original destination is this listener's address. */
+  adopt(socket: net.Socket): void {
+    if (this.draining) {
+      socket.destroy();
+      return;
+    }
+    this.track(socket);
+    this.accept(socket);
+  }
+
+  accept(socket: net.Socket): void {
     if (!this.needsPeek) {
       this.dispatch(socket, undefined);
       return;
@@ -145,9 +187,10 @@ class RunningListener {
       const isH2 = first !== undefined && !isTls && startsWithPreface(first);
       // SNI and ALPN of a TLS client are not parsed (no ClientHello inspector): chains that
       // require them do not match (documented limit).
+      const dst = connectionDestination(socket);
       const chain = selectFilterChain(this.config, {
-        destinationPort: socket.localPort,
-        destinationIp: plain(socket.localAddress),
+        destinationPort: dst?.port,
+        destinationIp: dst?.address,
         transportProtocol: isTls ? 'tls' : 'raw_buffer',
         ...(first !== undefined && !isTls ? { applicationProtocols: [isH2 ? 'h2c' : 'http/1.1'] } : {}),
         sourceIp: plain(socket.remoteAddress),
@@ -286,14 +329,21 @@ function makeHttp(ctx: HttpContext, rt: ChainRuntime): NonNullable<ChainRuntime[
  */
 export class ListenerManager {
   private readonly running = new Map<string, RunningListener>();
+  /** bind_to_port: false listeners, reached only by hand-off from a use_original_dst listener. */
+  private readonly virtual = new Map<string, RunningListener>();
+  /** `ip:port` → listener, for hand-off by original destination (wildcard addresses as bound). */
+  private byAddress = new Map<string, RunningListener>();
   /** Listeners that could not be started, with the reason (shown by /listeners and /ready). */
   readonly failed = new Map<string, string>();
   private chain: Promise<void> = Promise.resolve();
+  private readonly logged = new Set<string>();
 
   constructor(
     readonly engine: Engine,
     private readonly log: Logger,
     private readonly drainMs = 5000,
+    /** Where the kernel's connection-tracking table is read (tests point it elsewhere). */
+    readonly conntrackPath = CONNTRACK_PATH,
   ) {}
 
   /** Serialised: each call waits for the previous one's binds. */
@@ -306,9 +356,10 @@ export class ListenerManager {
     this.engine.applySnapshot(snap);
     const wanted = new Map<string, ListenerConfig>();
     this.failed.clear();
+    this.applyVirtual(snap);
     for (const l of snap.listeners.values()) {
-      if (!l.bindToPort) continue; // a virtual listener reached only through original-dst hand-off
-      const why = unsupportedListener(l);
+      if (!l.bindToPort) continue;
+      const why = unsupportedListener(l, this.conntrackPath);
       if (why) {
         this.failed.set(l.name, why);
         this.log.error({ listener: l.name }, why);
@@ -351,6 +402,70 @@ export class ListenerManager {
       }
     }
     await Promise.all(binds);
+    this.indexAddresses();
+  }
+
+  /** Virtual listeners: their chains are built like any listener's; nothing is bound. */
+  private applyVirtual(snap: ProxySnapshot): void {
+    const wanted = new Map<string, ListenerConfig>();
+    for (const l of snap.listeners.values()) if (!l.bindToPort) wanted.set(l.name, l);
+    for (const [name, rl] of this.virtual) {
+      if (wanted.get(name)?.address.port === rl.config.address.port && wanted.get(name)?.address.address === rl.config.address.address) continue;
+      this.virtual.delete(name);
+      void rl.close(this.drainMs);
+    }
+    for (const [name, l] of wanted) {
+      try {
+        const existing = this.virtual.get(name);
+        if (existing) {
+          if (existing.rawKey !== JSON.stringify(l.raw)) existing.configure(l, snap);
+          else existing.config = l;
+          continue;
+        }
+        const rl = new RunningListener(this, l);
+        rl.configure(l, snap);
+        this.virtual.set(name, rl);
+      } catch (err) {
+        this.failed.set(l.name, (err as Error).message);
+        this.log.error({ listener: l.name, err: (err as Error).message }, 'listener not started');
+      }
+    }
+  }
+
+  private indexAddresses(): void {
+    const index = new Map<string, RunningListener>();
+    // Bound listeners win over virtual ones on the same address, as in Envoy's lookup.
+    for (const rl of [...this.virtual.values(), ...this.running.values()]) {
+      const a = rl.config.address;
+      if (!a.isPipe) index.set(`${a.address}:${a.port}`, rl);
+    }
+    this.byAddress = index;
+  }
+
+  /**
+   * Envoy's use_original_dst: the connection goes to the listener bound to its original
+   * destination (exact address first, then the wildcard address on that port); with none, the
+   * listener that accepted it serves it. A listener without use_original_dst only restores the
+   * destination for its own filter-chain matching.
+   */
+  handOff(from: RunningListener, socket: net.Socket, dst: Destination | undefined): void {
+    let target: RunningListener | undefined;
+    if (dst && from.config.useOriginalDst) {
+      const v6 = dst.address.includes(':');
+      target = this.byAddress.get(`${dst.address}:${dst.port}`) ?? this.byAddress.get(`${v6 ? '::' : '0.0.0.0'}:${dst.port}`);
+    }
+    if (!target || target === from) {
+      from.accept(socket);
+      return;
+    }
+    from.sockets.delete(socket);
+    target.adopt(socket);
+  }
+
+  logOnce(key: string, message: string): void {
+    if (this.logged.has(key)) return;
+    this.logged.add(key);
+    this.log.error({}, message);
   }
 
   /** The bound address of a listener by name (port 0 in the config resolves to the real port). */
@@ -359,20 +474,25 @@ export class ListenerManager {
     return undefined;
   }
 
-  /** Listener name → bound address, for /listeners. */
-  list(): { name: string; address: string }[] {
-    return [...this.running.values()].map((rl) => ({ name: rl.config.name, address: boundAddress(rl) }));
+  /** Listener name → bound address, for /listeners (virtual listeners: their address, not bound). */
+  list(): { name: string; address: string; virtual?: true }[] {
+    return [
+      ...[...this.running.values()].map((rl) => ({ name: rl.config.name, address: boundAddress(rl) })),
+      ...[...this.virtual.values()].map((rl) => ({ name: rl.config.name, address: addressKey(rl.config), virtual: true as const })),
+    ];
   }
 
   /** Stop accepting everywhere and let keep-alive peers know (Connection: close, GOAWAY). */
   startDrain(): void {
-    for (const rl of this.running.values()) rl.setDraining();
+    for (const rl of [...this.running.values(), ...this.virtual.values()]) rl.setDraining();
   }
 
   async close(drainMs = this.drainMs): Promise<void> {
     await this.chain;
-    const all = [...this.running.values()];
+    const all = [...this.running.values(), ...this.virtual.values()];
     this.running.clear();
+    this.virtual.clear();
+    this.byAddress = new Map();
     await Promise.all(all.map((rl) => rl.close(drainMs)));
   }
 }

@@ -4,6 +4,7 @@ import { buildRedirectUrl, resolveCluster, rewritePath, selectRoute, stripQuery,
 import type { Engine } from './engine.ts';
 import { cookieToGenerate, hashString, requestHash, setCookieValue } from '../config/hash.ts';
 import type { UpstreamHost } from '../config/lb.ts';
+import type { Destination } from './original-dst.ts';
 
 export type Decision =
   | { kind: 'forward'; route: Route; action: RouteAction; cluster: string; weighted: WeightedClusterEntry | undefined; path: string; authority: string; mutations: readonly HeaderMutations[] }
@@ -93,7 +94,15 @@ function addHeader(out: OutgoingHttpHeaders, name: string, value: string, action
  * Picks an upstream host with the cluster's load balancer (config/lb.ts) and counts it as
  * active; `releaseHost` must follow exactly once.
  */
-export function pickHost(engine: Engine, cluster: ClusterConfig, action: RouteAction | undefined, req: RouteRequest | undefined, sourceIp: string, out?: { setCookie?: string }): UpstreamHost | undefined {
+export function pickHost(engine: Engine, cluster: ClusterConfig, action: RouteAction | undefined, req: RouteRequest | undefined, sourceIp: string, out?: { setCookie?: string }, destination?: Destination): UpstreamHost | undefined {
+  if (cluster.lb.kind === 'CLUSTER_PROVIDED') {
+    const host = originalDstHost(engine, cluster, req, destination);
+    if (host) {
+      host.stats.activeRequests++;
+      host.stats.totalRequests++;
+    }
+    return host;
+  }
   const lb = engine.lb.forCluster(cluster);
   let hash: number | undefined;
   if (action && req && action.hashPolicies.length > 0 && (cluster.lb.kind === 'RING_HASH' || cluster.lb.kind === 'MAGLEV')) {
@@ -114,6 +123,26 @@ export function pickHost(engine: Engine, cluster: ClusterConfig, action: RouteAc
     host.stats.totalRequests++;
   }
   return host;
+}
+
+/**
+ * ORIGINAL_DST: the host the client dialled (the connection's restored destination), or the one
+ * named by the cluster's header (original_dst_lb_config.use_http_header) when the request has it.
+ * A connection made to the proxy directly has no original destination and gets no host: Envoy
+ * would use the listener's own address and connect to itself in a loop.
+ */
+function originalDstHost(engine: Engine, cluster: ClusterConfig, req: RouteRequest | undefined, destination: Destination | undefined): UpstreamHost | undefined {
+  const named = cluster.originalDstHeader !== undefined ? req?.headers[cluster.originalDstHeader] : undefined;
+  const dst = typeof named === 'string' ? parseHostPort(named) : destination;
+  return dst ? engine.lb.originalDstHost(cluster, dst.address, dst.port) : undefined;
+}
+
+/** `1.2.3.4:80` or `[::1]:80`; a name or a missing port is not an address. */
+function parseHostPort(v: string): Destination | undefined {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|(\d{1,3}(?:\.\d{1,3}){3})):(\d{1,5})$/.exec(v.trim());
+  if (!m) return undefined;
+  const port = Number(m[3]);
+  return port > 0 && port < 65536 ? { address: m[1] ?? m[2]!, port } : undefined;
 }
 
 export function releaseHost(host: UpstreamHost): void {

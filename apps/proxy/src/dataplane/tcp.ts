@@ -5,6 +5,7 @@ import { isOutbound } from './context.ts';
 import type { Engine } from './engine.ts';
 import { pickWeightedCluster } from '../config/route-select.ts';
 import { pickHost, releaseHost } from './routing.ts';
+import { restoredDestination } from './original-dst.ts';
 
 /** A TCP proxy filter chain: each connection goes to one endpoint of the target cluster. */
 export class TcpContext {
@@ -31,7 +32,7 @@ export class TcpContext {
       down.destroy();
       return;
     }
-    const host = pickHost(engine, cluster, undefined, undefined, down.remoteAddress ?? '');
+    const host = pickHost(engine, cluster, undefined, undefined, down.remoteAddress ?? '', undefined, cluster.type === 'ORIGINAL_DST' ? restoredDestination(down) : undefined);
     if (!host) {
       engine.metrics.tcpOpened(labels);
       engine.metrics.tcpClosed(labels, 'UH', 0, 0);
