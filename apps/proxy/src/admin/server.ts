@@ -4,6 +4,8 @@ import type { JsonObject, ProxySnapshot } from '../config/model.ts';
 import type { Engine } from '../dataplane/engine.ts';
 import type { ListenerManager } from '../dataplane/listeners.ts';
 import { configDump } from './config-dump.ts';
+import { renderStatsPrometheus, renderStatsText } from '../dataplane/resilience/stats.ts';
+import { retryStatsPrometheus, retryStatsText } from '../dataplane/retry.ts';
 
 export interface AdminState {
   engine: Engine;
@@ -81,7 +83,8 @@ function handle(state: AdminState, req: http.IncomingMessage, res: http.ServerRe
     case '/stats/prometheus':
       return prometheus(state.engine, res);
     case '/stats':
-      return send(res, 200, 'text/plain', state.engine.metrics.render());
+      // Envoy's text format for the cluster stats, after the Istio metrics.
+      return send(res, 200, 'text/plain', state.engine.metrics.render() + renderStatsText(state.engine) + retryStatsText(state.engine));
     case '/drain_listeners':
       if (method !== 'POST') return send(res, 405, 'text/plain', 'use POST\n');
       state.drain();
@@ -94,7 +97,7 @@ function handle(state: AdminState, req: http.IncomingMessage, res: http.ServerRe
 }
 
 function prometheus(engine: Engine, res: http.ServerResponse): void {
-  send(res, 200, 'text/plain; version=0.0.4; charset=utf-8', engine.metrics.render());
+  send(res, 200, 'text/plain; version=0.0.4; charset=utf-8', engine.metrics.render() + renderStatsPrometheus(engine) + retryStatsPrometheus(engine));
 }
 
 /** Envoy's /clusters: text `cluster::host::field::value` lines, or ?format=json. */
@@ -104,6 +107,7 @@ function clusters(state: AdminState, res: http.ServerResponse, json: boolean): v
   if (json) {
     const out = [...snap.clusters.values()].map((c) => ({
       name: c.name,
+      circuit_breakers: { thresholds: (['default', 'high'] as const).map((p) => ({ priority: p.toUpperCase(), max_connections: c.circuitBreakers[p].maxConnections, max_pending_requests: c.circuitBreakers[p].maxPendingRequests, max_requests: c.circuitBreakers[p].maxRequests, max_retries: c.circuitBreakers[p].maxRetries })) },
       host_statuses: lbs.forCluster(c).hosts.map((h) => ({
         address: h.endpoint.isPipe ? { pipe: { path: h.endpoint.address } } : { socket_address: { address: h.endpoint.address, port_value: h.endpoint.port } },
         stats: [
@@ -120,6 +124,11 @@ function clusters(state: AdminState, res: http.ServerResponse, json: boolean): v
   }
   let text = '';
   for (const c of snap.clusters.values()) {
+    for (const p of ['default', 'high'] as const) {
+      const t = c.circuitBreakers[p];
+      const q = `${c.name}::${p}_priority::`;
+      text += `${q}max_connections::${t.maxConnections}\n${q}max_pending_requests::${t.maxPendingRequests}\n${q}max_requests::${t.maxRequests}\n${q}max_retries::${t.maxRetries}\n`;
+    }
     for (const h of lbs.forCluster(c).hosts) {
       const p = `${c.name}::${h.endpoint.key}::`;
       text += `${p}cx_active::${h.stats.activeConnections}\n${p}rq_active::${h.stats.activeRequests}\n${p}rq_total::${h.stats.totalRequests}\n`;

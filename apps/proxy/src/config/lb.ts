@@ -14,11 +14,14 @@ export interface EndpointStats {
   activeRequests: number;
   activeConnections: number;
   totalRequests: number;
-  /** Outlier detection state (a later issue fills these in). */
+  /** Outlier detection state (dataplane/resilience/outlier.ts drives these). */
   consecutive5xx: number;
   consecutiveGatewayFailure: number;
   consecutiveLocalOriginFailure: number;
-  /** While true the endpoint is skipped unless every endpoint is ejected (panic). */
+  /**
+   * Ejected by outlier detection: not a candidate, and counted as unhealthy for the panic
+   * threshold. Change it through LbRegistry.setEjected (candidates are rebuilt on change).
+   */
   ejected: boolean;
   ejectedUntilMs: number;
   ejectionCount: number;
@@ -62,6 +65,8 @@ export class LbRegistry {
   private readonly balancers = new WeakMap<ClusterConfig, LoadBalancer>();
   private readonly stats = new Map<string, Map<string, EndpointStats>>();
   private readonly originalDst = new Map<string, Map<string, UpstreamHost>>();
+  /** Per cluster name: bumped when an endpoint's ejection changes, so balancers rebuild candidates. */
+  private readonly epochs = new Map<string, { n: number }>();
 
   /** The load balancer for this compiled cluster (built once per ClusterConfig object). */
   forCluster(cluster: ClusterConfig): LoadBalancer {
@@ -74,10 +79,31 @@ export class LbRegistry {
         if (!s) byKey!.set(endpoint.key, (s = newEndpointStats()));
         return { cluster: cluster.name, endpoint, stats: s };
       });
-      lb = createLoadBalancer(cluster, hosts);
+      lb = new EjectionAwareBalancer(cluster, hosts, this.epoch(cluster.name));
       this.balancers.set(cluster, lb);
     }
     return lb;
+  }
+
+  private epoch(name: string): { n: number } {
+    let e = this.epochs.get(name);
+    if (!e) this.epochs.set(name, (e = { n: 0 }));
+    return e;
+  }
+
+  /**
+   * Ejects or returns a host (outlier detection). Balancers of the cluster rebuild their
+   * candidates (and re-evaluate panic) on their next pick: once per change, not per request.
+   */
+  setEjected(host: UpstreamHost, ejected: boolean): void {
+    if (host.stats.ejected === ejected) return;
+    host.stats.ejected = ejected;
+    this.ejectionChanged(host.cluster);
+  }
+
+  /** Ejection state of some host of the cluster changed (for code that sets stats.ejected itself). */
+  ejectionChanged(cluster: string): void {
+    this.epoch(cluster).n++;
   }
 
   /** The stats of one endpoint, if the registry has seen it. */
@@ -107,6 +133,7 @@ export class LbRegistry {
   /** Forgets stats of clusters and endpoints no longer in the snapshot. */
   retain(snapshot: ProxySnapshot): void {
     for (const name of this.originalDst.keys()) if (!snapshot.clusters.has(name)) this.originalDst.delete(name);
+    for (const name of this.epochs.keys()) if (!snapshot.clusters.has(name)) this.epochs.delete(name);
     for (const [name, byKey] of this.stats) {
       const cluster = snapshot.clusters.get(name);
       if (!cluster) {
@@ -121,25 +148,69 @@ export class LbRegistry {
 
 const MAX_ORIGINAL_DST_HOSTS = 1024;
 
-/** Builds the picker for a cluster over hosts (with their stats). */
+/** Builds the picker for a cluster over hosts (with their stats), for their current ejection state. */
 export function createLoadBalancer(cluster: ClusterConfig, hosts: readonly UpstreamHost[]): LoadBalancer {
   const { candidates, panic } = chooseCandidates(cluster, hosts);
-  const pick = makePicker(cluster.lb, candidates);
+  const pick = makePicker(cluster.lb, candidates, panic);
   return { cluster, hosts, candidates, panic, pick };
 }
 
 /**
+ * A balancer that follows outlier ejections: when the cluster's ejection epoch moved since the
+ * candidates were chosen, they are chosen again (one integer compare per pick otherwise).
+ * Round-robin and weighted positions restart on a rebuild, which only happens on an ejection change.
+ */
+class EjectionAwareBalancer implements LoadBalancer {
+  private current: LoadBalancer;
+  private seen: number;
+
+  constructor(
+    readonly cluster: ClusterConfig,
+    readonly hosts: readonly UpstreamHost[],
+    private readonly epoch: { n: number },
+  ) {
+    this.seen = epoch.n;
+    this.current = createLoadBalancer(cluster, hosts);
+  }
+
+  private fresh(): LoadBalancer {
+    if (this.seen !== this.epoch.n) {
+      this.seen = this.epoch.n;
+      this.current = createLoadBalancer(this.cluster, this.hosts);
+    }
+    return this.current;
+  }
+
+  get candidates(): readonly UpstreamHost[] {
+    return this.fresh().candidates;
+  }
+
+  get panic(): boolean {
+    return this.fresh().panic;
+  }
+
+  pick(ctx?: PickContext): UpstreamHost | undefined {
+    return this.fresh().pick(ctx);
+  }
+}
+
+/** Usable as far as health goes: not failed by EDS health status nor ejected by outlier detection. */
+const isHealthy = (h: UpstreamHost) => h.endpoint.healthy && !h.stats.ejected;
+
+/**
  * Priorities: the lowest priority number that has a healthy host is used (Envoy would spill
- * over gradually using the overprovisioning factor; not implemented). Within it, when the healthy
- * share is below healthy_panic_threshold, every host of that priority is used (panic mode).
+ * over gradually using the overprovisioning factor; not implemented). Healthy means neither
+ * unhealthy by EDS nor ejected by outlier detection. Within the level, when the healthy share is
+ * below healthy_panic_threshold, every host of that priority is used, ejected or not (Envoy's
+ * panic mode: spreading load over all hosts beats overloading the few healthy ones).
  */
 function chooseCandidates(cluster: ClusterConfig, hosts: readonly UpstreamHost[]): { candidates: readonly UpstreamHost[]; panic: boolean } {
   if (hosts.length === 0) return { candidates: [], panic: false };
   const priorities = [...new Set(hosts.map((h) => h.endpoint.priority))].sort((a, b) => a - b);
-  let level = priorities.find((p) => hosts.some((h) => h.endpoint.priority === p && h.endpoint.healthy));
+  let level = priorities.find((p) => hosts.some((h) => h.endpoint.priority === p && isHealthy(h)));
   if (level === undefined) level = priorities[0]!;
   const inLevel = hosts.filter((h) => h.endpoint.priority === level);
-  const healthy = inLevel.filter((h) => h.endpoint.healthy);
+  const healthy = inLevel.filter(isHealthy);
   const threshold = cluster.healthyPanicThreshold;
   // healthy_panic_threshold 0 disables panic mode: with no healthy host there is no host.
   if (threshold === 0) return { candidates: healthy, panic: false };
@@ -154,35 +225,40 @@ function eligible(h: UpstreamHost, exclude: ReadonlySet<string> | undefined, ign
   return (ignoreEjection || !h.stats.ejected) && !(exclude && exclude.has(h.endpoint.key));
 }
 
-/** Tries the picker honouring ejections; if every host is ejected, tries again ignoring them (Envoy's panic). */
-function withPanic(hosts: readonly UpstreamHost[], pick: (ctx: PickContext | undefined, ignoreEjection: boolean) => UpstreamHost | undefined): Picker {
+/**
+ * In panic mode ejected hosts are candidates like the others. Otherwise the candidates exclude
+ * them already; the check per pick covers an ejection made without LbRegistry.setEjected and, if
+ * every candidate is ejected that way, falls back to ignoring ejections rather than failing.
+ */
+function withPanic(hosts: readonly UpstreamHost[], panic: boolean, pick: (ctx: PickContext | undefined, ignoreEjection: boolean) => UpstreamHost | undefined): Picker {
+  if (panic) return (ctx) => pick(ctx, true);
   return (ctx) => pick(ctx, false) ?? (hosts.some((h) => h.stats.ejected) ? pick(ctx, true) : undefined);
 }
 
-function makePicker(policy: LbPolicy, hosts: readonly UpstreamHost[]): Picker {
+function makePicker(policy: LbPolicy, hosts: readonly UpstreamHost[], panic: boolean): Picker {
   if (hosts.length === 0 || policy.kind === 'CLUSTER_PROVIDED') return () => undefined;
   switch (policy.kind) {
     case 'ROUND_ROBIN':
-      return roundRobin(hosts);
+      return roundRobin(hosts, panic);
     case 'LEAST_REQUEST':
-      return leastRequest(hosts, policy.choiceCount, policy.activeRequestBias);
+      return leastRequest(hosts, policy.choiceCount, policy.activeRequestBias, panic);
     case 'RANDOM':
-      return randomPicker(hosts);
+      return randomPicker(hosts, panic);
     case 'RING_HASH':
-      return ringHash(hosts, policy.minimumRingSize, policy.maximumRingSize);
+      return ringHash(hosts, policy.minimumRingSize, policy.maximumRingSize, panic);
     case 'MAGLEV':
-      return maglev(hosts, policy.tableSize);
+      return maglev(hosts, policy.tableSize, panic);
   }
 }
 
 const allEqual = (hosts: readonly UpstreamHost[]) => hosts.every((h) => h.endpoint.weight === hosts[0]!.endpoint.weight);
 
 /** Round robin; with unequal weights, smooth weighted round robin (nginx's), which interleaves picks. */
-function roundRobin(hosts: readonly UpstreamHost[]): Picker {
+function roundRobin(hosts: readonly UpstreamHost[], panic: boolean): Picker {
   const n = hosts.length;
   if (allEqual(hosts)) {
     let next = 0;
-    return withPanic(hosts, (ctx, ignore) => {
+    return withPanic(hosts, panic, (ctx, ignore) => {
       for (let i = 0; i < n; i++) {
         const h = hosts[(next + i) % n]!;
         if (eligible(h, ctx?.exclude, ignore)) {
@@ -194,7 +270,7 @@ function roundRobin(hosts: readonly UpstreamHost[]): Picker {
     });
   }
   const current = new Float64Array(n);
-  return withPanic(hosts, (ctx, ignore) => {
+  return withPanic(hosts, panic, (ctx, ignore) => {
     let total = 0;
     let best = -1;
     for (let i = 0; i < n; i++) {
@@ -216,10 +292,10 @@ function roundRobin(hosts: readonly UpstreamHost[]): Picker {
  * weights: Envoy's effective weight `weight / (active + 1) ^ active_request_bias`, scheduled by
  * smooth weighted round robin (Envoy uses an EDF scheduler to the same effect).
  */
-function leastRequest(hosts: readonly UpstreamHost[], choiceCount: number, bias: number): Picker {
+function leastRequest(hosts: readonly UpstreamHost[], choiceCount: number, bias: number, panic: boolean): Picker {
   const n = hosts.length;
   if (allEqual(hosts)) {
-    return withPanic(hosts, (ctx, ignore) => {
+    return withPanic(hosts, panic, (ctx, ignore) => {
       const random = ctx?.random ?? Math.random;
       let best: UpstreamHost | undefined;
       if (n <= choiceCount) {
@@ -243,7 +319,7 @@ function leastRequest(hosts: readonly UpstreamHost[], choiceCount: number, bias:
     });
   }
   const current = new Float64Array(n);
-  return withPanic(hosts, (ctx, ignore) => {
+  return withPanic(hosts, panic, (ctx, ignore) => {
     let total = 0;
     let best = -1;
     for (let i = 0; i < n; i++) {
@@ -261,9 +337,9 @@ function leastRequest(hosts: readonly UpstreamHost[], choiceCount: number, bias:
 }
 
 /** Weighted random. */
-function randomPicker(hosts: readonly UpstreamHost[]): Picker {
+function randomPicker(hosts: readonly UpstreamHost[], panic: boolean): Picker {
   const n = hosts.length;
-  return withPanic(hosts, (ctx, ignore) => {
+  return withPanic(hosts, panic, (ctx, ignore) => {
     const random = ctx?.random ?? Math.random;
     let total = 0;
     for (let i = 0; i < n; i++) if (eligible(hosts[i]!, ctx?.exclude, ignore)) total += hosts[i]!.endpoint.weight;
@@ -287,7 +363,7 @@ function randomPicker(hosts: readonly UpstreamHost[]): Picker {
  * The ring is capped at min(maximum_ring_size, 2^20) entries (entries scaled down beyond that).
  */
 const RING_CAP = 1 << 20;
-function ringHash(hosts: readonly UpstreamHost[], minSize: number, maxSize: number): Picker {
+function ringHash(hosts: readonly UpstreamHost[], minSize: number, maxSize: number, panic: boolean): Picker {
   const minWeight = Math.min(...hosts.map((h) => h.endpoint.weight));
   let points = hosts.map((h) => Math.ceil((minSize * h.endpoint.weight) / minWeight));
   const total = points.reduce((a, b) => a + b, 0);
@@ -307,7 +383,7 @@ function ringHash(hosts: readonly UpstreamHost[], minSize: number, maxSize: numb
     ringHashes[i] = Math.floor(packed[i]! / 1048576);
     ringHosts[i] = packed[i]! % 1048576;
   }
-  return withPanic(hosts, (ctx, ignore) => {
+  return withPanic(hosts, panic, (ctx, ignore) => {
     const h = ctx?.hash !== undefined ? ctx.hash >>> 0 : Math.floor((ctx?.random ?? Math.random)() * 0x100000000);
     let lo = 0;
     let hi = size;
@@ -326,7 +402,7 @@ function ringHash(hosts: readonly UpstreamHost[], minSize: number, maxSize: numb
 }
 
 /** Maglev lookup table (Envoy's weighted population: a host of weight w/max fills every max/w rounds). */
-function maglev(hosts: readonly UpstreamHost[], tableSize: number): Picker {
+function maglev(hosts: readonly UpstreamHost[], tableSize: number, panic: boolean): Picker {
   const m = tableSize;
   const n = hosts.length;
   const offset = hosts.map((h) => hashString(h.endpoint.key, 0) % m);
@@ -351,7 +427,7 @@ function maglev(hosts: readonly UpstreamHost[], tableSize: number): Picker {
       filled++;
     }
   }
-  return withPanic(hosts, (ctx, ignore) => {
+  return withPanic(hosts, panic, (ctx, ignore) => {
     const h = ctx?.hash !== undefined ? ctx.hash >>> 0 : Math.floor((ctx?.random ?? Math.random)() * 0x100000000);
     const start = h % m;
     for (let i = 0; i < m; i++) {

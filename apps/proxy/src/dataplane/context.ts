@@ -1,4 +1,6 @@
-import type { ClusterConfig, Endpoint, FilterChain, HttpConnectionManagerConfig, ListenerConfig, ProxySnapshot, RouteTable } from '../config/model.ts';
+import type { ClusterConfig, Endpoint, FaultConfig, FilterChain, HttpConnectionManagerConfig, ListenerConfig, ProxySnapshot, RouteTable } from '../config/model.ts';
+import { faultFilter } from './fault.ts';
+import { hasCorsFilter } from './cors.ts';
 import type { LabelBase } from '../telemetry/metrics.ts';
 import type { Engine } from './engine.ts';
 import type { Exchange } from './exchange.ts';
@@ -15,6 +17,9 @@ export class HttpContext {
   readonly defaultLabels: LabelBase;
   readonly accessLog: boolean;
   readonly suppressEnvoyHeaders: boolean;
+  /** The HCM's fault filter config (undefined: no fault filter, no faults) and whether it has the CORS filter. */
+  readonly fault: FaultConfig | undefined;
+  readonly cors: boolean;
   /** Set when the listener drains: HTTP/1.1 responses carry Connection: close. */
   draining = false;
 
@@ -29,6 +34,8 @@ export class HttpContext {
     this.accessLog = engine.accessLogEnabled || hcm.accessLog;
     const router = hcm.httpFilters.find((f) => f.kind === 'router');
     this.suppressEnvoyHeaders = router?.kind === 'router' ? router.config.suppressEnvoyHeaders : false;
+    this.fault = faultFilter(hcm);
+    this.cors = hasCorsFilter(hcm);
   }
 
   routeTable(snap: ProxySnapshot): RouteTable | undefined {

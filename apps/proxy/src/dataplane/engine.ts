@@ -6,6 +6,8 @@ import type { Exchange } from './exchange.ts';
 import { encodePeer, type PeerIdentity } from './headers.ts';
 import { LbRegistry } from '../config/lb.ts';
 import { UpstreamPools } from './upstream.ts';
+import { BreakerRegistry } from './resilience/breakers.ts';
+import { OutlierRegistry } from './resilience/outlier.ts';
 
 export interface EngineOptions {
   /** The current configuration; read once per request/connection. */
@@ -22,10 +24,14 @@ export interface EngineOptions {
 
 /** Proxy-wide data-plane state shared by every listener: pools, metrics, load-balancer state. */
 export class Engine {
-  readonly pools = new UpstreamPools();
+  /** Circuit-breaker state per cluster name (resilience/breakers.ts), across snapshots. */
+  readonly breakers = new BreakerRegistry();
+  readonly pools = new UpstreamPools(this.breakers);
   readonly metrics = new Metrics();
   readonly labels: LabelCache;
   readonly lb: LbRegistry;
+  /** Outlier detection per cluster (resilience/outlier.ts); ejections land in lb's endpoint stats. */
+  readonly outliers: OutlierRegistry;
   readonly self: PeerIdentity;
   readonly selfPeerHeader: string;
   readonly accessLogEnabled: boolean;
@@ -35,6 +41,7 @@ export class Engine {
   constructor(opts: EngineOptions) {
     this.snapshot = opts.snapshot;
     this.lb = opts.lb ?? new LbRegistry();
+    this.outliers = new OutlierRegistry(this.lb);
     this.self = opts.self;
     this.selfPeerHeader = encodePeer(opts.self);
     this.labels = new LabelCache(this.metrics, opts.self);
@@ -49,10 +56,13 @@ export class Engine {
   /** A new snapshot is live: forget pools and LB state of clusters that are gone. */
   applySnapshot(snap: ProxySnapshot): void {
     this.pools.retain(snap.clusters);
+    this.breakers.retain(snap.clusters);
+    this.outliers.retain(snap.clusters);
     this.lb.retain(snap);
   }
 
   close(): void {
     this.pools.closeAll();
+    this.outliers.close();
   }
 }

@@ -4,17 +4,25 @@ import http2 from 'node:http2';
 import type { ClientHttp2Stream, ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
-import type { ClusterConfig, Endpoint, HeaderMutations, ProxySnapshot } from '../config/model.ts';
+import type { ClusterConfig, CorsPolicy, Endpoint, HeaderMutations, ProxySnapshot, Route, RouteAction, VirtualHost } from '../config/model.ts';
 import type { LabelBase } from '../telemetry/metrics.ts';
 import { grpcStatusForHttp } from './flags.ts';
 import { appendXff, copyEndToEnd, isInternalAddress, newRequestId, PEER_HEADER, trustedClientAddress } from './headers.ts';
 import type { HttpContext } from './context.ts';
-import { applyRequestMutations, applyResponseMutations, autoHost, decide, pickHost, releaseHost } from './routing.ts';
+import { applyRequestMutations, applyResponseMutations, autoHost, decide, pickHost, releaseHost, type Decision } from './routing.ts';
+import { backoffMs, parseGrpcTimeout, retriableFailure, retriableResponse, retryCounters, retryPlan, RetryRun } from './retry.ts';
+import { decideFault, effectiveFault, FAULT_ABORT_BODY, faultEnded, faultStarted, type FaultDecision } from './fault.ts';
+import { startMirrors, type MirrorRequest } from './mirror.ts';
+import { addCorsResponseHeaders, corsOrigin, corsPolicyFor, isPreflight, preflightHeaders } from './cors.ts';
+import { releaseRetry, tryRetry } from './resilience/breakers.ts';
 import type { UpstreamHost } from '../config/lb.ts';
 import { upstreamErrorFlag } from './upstream.ts';
 import type { FastRequest } from './h1-fast.ts';
 import { headerLines } from './h1-parser.ts';
 import { H1Conn, type UpstreamUser } from './h1-upstream.ts';
+import { admit, release } from './resilience/admission.ts';
+import { localOriginOf, reportAttempt } from './resilience/outlier.ts';
+import { idleClock, unwatchIdle, watchIdle, type IdleStream } from './stream-idle.ts';
 
 /** Methods a stale pooled connection may be retried for (nginx's and undici's rule). */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
@@ -23,6 +31,11 @@ const kEx = Symbol('tern.exchange');
 type Tagged<T> = T & { [kEx]?: Exchange };
 
 const { NGHTTP2_FLAG_END_STREAM, NGHTTP2_INTERNAL_ERROR, NGHTTP2_CANCEL } = http2.constants;
+
+type Forward = Extract<Decision, { kind: 'forward' }>;
+
+/** A mirror's lifetime when the route has no timeout (timeout: 0s, Istio's default). */
+const MIRROR_MAX_MS = 60_000;
 
 /** Envoy's local reply bodies, so tooling that greps for them keeps working. */
 const BODY = {
@@ -48,7 +61,7 @@ const enum Down {
  * are module-level functions that find their Exchange through a symbol on the emitter, so a
  * request allocates this object and the upstream request, not a dozen closures.
  */
-export class Exchange implements UpstreamUser {
+export class Exchange implements UpstreamUser, IdleStream {
   readonly start = performance.now();
   snap!: ProxySnapshot;
   method = 'GET';
@@ -86,6 +99,29 @@ export class Exchange implements UpstreamUser {
   setCookie: string | undefined = undefined;
   timeoutMs = 0;
   timer: NodeJS.Timeout | undefined;
+  /** per_try_timeout (0 = none) and its timer, per attempt. */
+  perTryMs = 0;
+  tryTimer: NodeJS.Timeout | undefined = undefined;
+  /** A fault delay or a retry back-off in progress. */
+  waitTimer: NodeJS.Timeout | undefined = undefined;
+  /** Upstream attempts sent (1 + retries); 0 until the first one leaves (fault delay, pending queue). */
+  tries = 0;
+  /** Retry state; only for routes with a usable retry policy. */
+  rs: RetryRun | undefined = undefined;
+  mirrors: MirrorRequest[] | undefined = undefined;
+  /** A CORS request: the policy and the allowed origin echoed in the response. */
+  cors: CorsPolicy | undefined = undefined;
+  corsOrigin: string | undefined = undefined;
+  vh: VirtualHost | undefined = undefined;
+  action: RouteAction | undefined = undefined;
+  autoHostRewrite = false;
+  /** The downstream request body has ended (never set for bodyless requests). */
+  bodyDone = false;
+  /** Counted in the fault filter's active faults. */
+  faulted = false;
+  /** Stream idle timeout (stream-idle.ts): last activity on the coarse clock, and the limit. */
+  lastActive = 0;
+  idleMs = 0;
 
   status = 0;
   flags = '-';
@@ -211,12 +247,51 @@ export class Exchange implements UpstreamUser {
     if (d.kind === 'local') {
       this.routeName = d.route?.name;
       this.respMutations = d.mutations;
+      if (ctx.cors && d.route !== undefined && this.corsCheck(d.route, d.vh)) return;
       this.localReply(d.status, d.flag, d.body ?? '', d.headers);
       return;
     }
     this.routeName = d.route.name;
     this.respMutations = d.mutations;
-    this.timeoutMs = d.action.timeoutMs;
+    this.vh = d.vh;
+    // A route's idle_timeout overrides the HCM's stream_idle_timeout (0 disables either).
+    const idle = d.action.idleTimeoutMs ?? ctx.hcm.streamIdleTimeoutMs;
+    if (idle > 0 && this.down !== Down.Raw) watchIdle(this, idle);
+    // The fault filter runs before CORS and the router (Istio's filter order).
+    const fault = ctx.fault;
+    if (fault !== undefined && this.down !== Down.Raw) {
+      const f = decideFault(effectiveFault(fault, d.route, d.vh, d.weighted), this, d.cluster, this.grpc);
+      if (f !== undefined) {
+        this.faulted = true;
+        faultStarted();
+        if (f.delayMs > 0) {
+          this.addFlag('DI');
+          this.waitTimer = setTimeout(onFaultDelay, f.delayMs, this, d, f);
+        } else this.faultAbort(f.abort!);
+        return;
+      }
+    }
+    this.forward(d);
+  }
+
+  /** CORS, then the router: cluster, host, upstream request. */
+  forward(d: Forward): void {
+    const ctx = this.ctx;
+    const headers = this.headers;
+    if (ctx.cors && this.corsCheck(d.route, d.vh)) return;
+    const action = (this.action = d.action);
+    let timeout = action.timeoutMs;
+    const grpcMax = action.grpcTimeoutHeaderMaxMs;
+    if (grpcMax !== undefined && this.grpc) {
+      // Envoy's max_stream_duration.grpc_timeout_header_max: the grpc-timeout header is the
+      // route timeout (none when absent), capped by the max unless it is 0.
+      let t = parseGrpcTimeout(headers['grpc-timeout']) ?? 0;
+      const off = action.grpcTimeoutHeaderOffsetMs;
+      if (off !== undefined && t > off) t -= off;
+      if (grpcMax > 0 && (t === 0 || t > grpcMax)) t = grpcMax;
+      timeout = t;
+    }
+    this.timeoutMs = timeout;
     const cluster = this.snap.clusters.get(d.cluster);
     if (!cluster) {
       this.localReply(d.action.clusterNotFoundStatus, 'NC', '');
@@ -234,6 +309,12 @@ export class Exchange implements UpstreamUser {
     const ep = (this.endpoint = host.endpoint);
     // Outbound labels name the destination workload, known once the endpoint is picked.
     if (ctx.outbound) this.labels = ctx.outboundLabels(cluster, ep);
+    const policy = action.retryPolicy ?? d.vh.retryPolicy;
+    if (policy !== undefined && this.down !== Down.Raw) {
+      this.perTryMs = policy.perTryTimeoutMs ?? 0;
+      const plan = retryPlan(policy);
+      if (plan !== undefined) this.rs = new RetryRun(plan);
+    }
 
     // End-to-end headers for the upstream request.
     const out = copyEndToEnd(headers, { stripEnvoy: ctx.hcm.useRemoteAddress, upgrade: this.down === Down.Raw });
@@ -256,15 +337,202 @@ export class Exchange implements UpstreamUser {
     this.requestId = rid;
     if (ctx.outbound) out[PEER_HEADER] = ctx.engine.selfPeerHeader;
     applyRequestMutations(out, d.mutations);
-    this.authority = d.action.hostRewrite?.kind === 'auto' && d.weighted?.hostRewrite === undefined ? autoHost(ep) : d.authority;
+    this.autoHostRewrite = d.action.hostRewrite?.kind === 'auto' && d.weighted?.hostRewrite === undefined;
+    this.authority = this.autoHostRewrite ? autoHost(ep) : d.authority;
     this.path = d.path;
+    if (action.mirrors.length > 0 && this.down !== Down.Raw) {
+      this.mirrors = startMirrors(ctx.engine, this.snap, action.mirrors, out, this.method, this.path, this.authority, this.downBodyless, this.timeoutMs > 0 ? this.timeoutMs : MIRROR_MAX_MS);
+    }
+    if (this.rs !== undefined) this.rs.base = out;
+    this.attempt(out);
+  }
 
+  /** One upstream attempt on this.host (through admission: it may wait for a connection). */
+  private attempt(out: OutgoingHttpHeaders): void {
+    const cluster = this.cluster!;
     const proto = cluster.upstreamProtocol === 'downstream' ? (this.down === Down.H2 ? 'http2' : 'http1') : cluster.upstreamProtocol;
-    this.upStart = performance.now();
-    if (proto === 'http2' && this.down !== Down.Raw) this.sendH2(out);
-    else if (this.down === Down.Fast) this.sendFast(out);
-    else this.sendH1(out);
+    // Circuit breakers: sent now, queued for a connection, or answered 503 UO (resilience/admission.ts).
+    const kind = proto === 'http2' && this.down !== Down.Raw ? 'h2' : this.down === Down.Fast ? 'fast' : this.down === Down.Raw ? 'raw' : 'agent';
+    admit(this, kind, () => {
+      this.tries++;
+      this.upFinished = false;
+      const vh = this.vh;
+      if (vh !== undefined && vh.includeAttemptCountInRequest) out['x-envoy-attempt-count'] = String(this.tries);
+      this.upStart = performance.now();
+      if (kind === 'h2') this.sendH2(out);
+      else if (kind === 'fast') this.sendFast(out);
+      else this.sendH1(out);
+      if (this.downBodyless || (this.tries > 1 && this.bodyDone)) this.startTimer();
+    });
     if (this.downBodyless) this.startTimer();
+  }
+
+  // ------------------------------------------------------------ resilience (faults, CORS, retries)
+
+  /** Adds a response flag, in Envoy's order ("UF,URX", "DI,FI"). */
+  addFlag(f: string): void {
+    if (this.flags === '-') this.flags = f;
+    else if (!this.flags.split(',').includes(f)) this.flags = joinFlags(this.flags, f);
+  }
+
+  /** The fault filter's abort: an HTTP status, or a gRPC status (HTTP 200, as Envoy answers it). */
+  faultAbort(a: NonNullable<FaultDecision['abort']>): void {
+    this.addFlag('FI');
+    if (a.httpStatus !== undefined) {
+      this.localReply(a.httpStatus, '-', FAULT_ABORT_BODY);
+      return;
+    }
+    const gs = a.grpcStatus!;
+    if (this.grpc && this.down !== Down.Raw) {
+      this.localReply(200, '-', '', { 'content-type': 'application/grpc', 'grpc-status': String(gs), 'grpc-message': encodeURIComponent(FAULT_ABORT_BODY) });
+      this.grpcStatus = gs;
+    } else this.localReply(200, '-', FAULT_ABORT_BODY);
+  }
+
+  /** CORS: true when a preflight was answered; a simple request gets its response headers later. */
+  private corsCheck(route: Route, vh: VirtualHost | undefined): boolean {
+    if (this.headers.origin === undefined) return false;
+    const policy = corsPolicyFor(route, vh);
+    if (policy === undefined) return false;
+    const origin = corsOrigin(policy, this.headers);
+    if (origin === undefined) return false;
+    if (isPreflight(this.method, this.headers)) {
+      this.localReply(200, '-', '', preflightHeaders(policy, origin));
+      return true;
+    }
+    this.cors = policy;
+    this.corsOrigin = origin;
+    return false;
+  }
+
+  /** A response arrived on this attempt: true when it is discarded and the request retried. */
+  retryResponse(status: number, headers: IncomingHttpHeaders): boolean {
+    if (!retriableResponse(this.rs!.plan, status, headers, this.grpc) || !this.retryAllowed()) return false;
+    reportAttempt(this, status); // outlier detection: the discarded answer counts too
+    this.scheduleRetry();
+    return true;
+  }
+
+  /**
+   * The attempt ended in a retriable way: may another one start? Only before any response byte
+   * went downstream, with retries left, a replayable body and a circuit-breaker retry slot.
+   */
+  private retryAllowed(): boolean {
+    const rs = this.rs!;
+    this.releaseSlot(); // the attempt that held it is over
+    if (this.responseStarted || this.done || this.downEnded) return false;
+    if (rs.left <= 0) {
+      retryCounters(this.ctx.engine, this.cluster!.name).upstream_rq_retry_limit_exceeded++;
+      this.addFlag('URX');
+      return false;
+    }
+    if (rs.overflow) {
+      retryCounters(this.ctx.engine, this.cluster!.name).retry_or_shadow_abandoned++;
+      return false;
+    }
+    // max_retries / retry_budget of the cluster (counts upstream_rq_retry_overflow when full).
+    if (!tryRetry(this.ctx.engine, this.cluster!)) return false;
+    rs.slot = true;
+    return true;
+  }
+
+  private releaseSlot(): void {
+    const rs = this.rs;
+    if (rs !== undefined && rs.slot) {
+      rs.slot = false;
+      releaseRetry(this.ctx.engine, this.cluster!);
+    }
+  }
+
+  private scheduleRetry(): void {
+    const rs = this.rs!;
+    rs.left--;
+    rs.retries++;
+    retryCounters(this.ctx.engine, this.cluster!.name).upstream_rq_retry++;
+    this.discardAttempt();
+    // The downstream body waits (in the replay buffer or unread) until the next attempt.
+    if (!this.bodyDone && !this.downBodyless) {
+      if (this.down === Down.Fast) this.fast!.conn.pause();
+      else this.body?.pause();
+    }
+    this.waitTimer = setTimeout(onRetry, backoffMs(rs.plan, rs.retries), this);
+  }
+
+  /** Drops the current attempt: its upstream stream is reset and no longer reports here. */
+  private discardAttempt(): void {
+    if (this.tryTimer !== undefined) {
+      clearTimeout(this.tryTimer);
+      this.tryTimer = undefined;
+    }
+    this.upFinished = true;
+    const req = this.upReq as Tagged<ClientRequest> | undefined;
+    if (req !== undefined) {
+      this.upReq = undefined;
+      req[kEx] = undefined;
+      req.destroy();
+    }
+    const res = this.upRes as Tagged<IncomingMessage> | undefined;
+    if (res !== undefined) {
+      this.upRes = undefined;
+      res[kEx] = undefined;
+      res.destroy();
+    }
+    this.dropUpFast();
+    const s = this.upH2 as Tagged<ClientHttp2Stream> | undefined;
+    if (s !== undefined) {
+      this.upH2 = undefined;
+      s[kEx] = undefined;
+      if (!s.destroyed) s.close(NGHTTP2_CANCEL);
+    }
+    const host = this.host;
+    if (host !== undefined) {
+      if (this.rs!.plan.previousHosts) (this.rs!.tried ??= new Set()).add(host.endpoint.key);
+      this.host = undefined;
+      releaseHost(host);
+    }
+  }
+
+  /** The back-off is over: pick a host (another one with previous_hosts) and send again. */
+  retryNow(): void {
+    if (this.done || this.downEnded) {
+      this.releaseSlot();
+      return;
+    }
+    const ctx = this.ctx;
+    const cluster = this.cluster!;
+    const rs = this.rs!;
+    const host = pickHost(ctx.engine, cluster, this.action, this, ctx.remoteAddress(this), undefined, cluster.type === 'ORIGINAL_DST' ? ctx.originalDestination(this) : undefined, rs.tried);
+    if (!host) {
+      this.upFinished = true;
+      this.localReply(503, 'UH', BODY.UH);
+      return;
+    }
+    this.host = host;
+    this.endpoint = host.endpoint;
+    if (ctx.outbound) this.labels = ctx.outboundLabels(cluster, host.endpoint);
+    if (this.autoHostRewrite) this.authority = autoHost(host.endpoint);
+    this.attempt(rs.base!);
+  }
+
+  /** The body outgrew the replay buffer while a retry waited: it cannot be sent again. */
+  retryAbandoned(): void {
+    if (this.waitTimer !== undefined) {
+      clearTimeout(this.waitTimer);
+      this.waitTimer = undefined;
+    }
+    this.releaseSlot();
+    retryCounters(this.ctx.engine, this.cluster!.name).retry_or_shadow_abandoned++;
+    this.upFinished = true;
+    this.localReply(503, 'UC', BODY.UC);
+  }
+
+  /** A retry: the body kept so far, then the rest as it arrives. */
+  private replay(dest: Writable): void {
+    const chunks = this.rs!.chunks;
+    if (chunks !== undefined) for (const c of chunks) dest.write(c);
+    if (this.bodyDone) dest.end();
+    else if (this.down === Down.Fast) this.fast!.conn.resume();
+    else this.body!.resume();
   }
 
   private sendH1(out: OutgoingHttpHeaders): void {
@@ -301,35 +569,69 @@ export class Exchange implements UpstreamUser {
     this.upHead = head += '\r\n';
     const conn = this.ctx.engine.pools.for(this.cluster!).h1Pool(this.endpoint!).acquire();
     this.upFast = conn;
+    if (this.tries > 1 && !this.downBodyless) {
+      // A retry: the kept body, then the rest as it arrives.
+      conn.send(this, head, false);
+      const chunks = this.rs!.chunks;
+      if (chunks !== undefined) for (const c of chunks) this.writeUpFast(conn, c);
+      if (this.bodyDone) {
+        if (this.upChunked) conn.write('0\r\n\r\n');
+        conn.endRequest();
+      } else this.fast!.conn.resume();
+      return;
+    }
     conn.send(this, head, this.downBodyless);
-    if (!this.downBodyless) this.fast!.conn.pumpBody(this.fast!, this);
+    if (!this.downBodyless) this.pumpFast();
+  }
+
+  /**
+   * The fast-path body to the first attempt: what the connection held (a fault delay, a pending
+   * queue, pipelining) first; reading resumes if holding it had paused the connection.
+   */
+  private pumpFast(): void {
+    const conn = this.fast!.conn;
+    conn.pumpBody(this.fast!, this);
+    conn.resume();
+  }
+
+  private writeUpFast(up: H1Conn, chunk: Buffer): boolean {
+    if (!this.upChunked) return up.write(chunk);
+    up.socket.cork();
+    up.write(`${chunk.length.toString(16)}\r\n`);
+    up.write(chunk);
+    const ok = up.write('\r\n');
+    up.socket.uncork();
+    return ok;
   }
 
   /** A downstream body chunk (fast path). */
   fastBody(chunk: Buffer): void {
+    this.lastActive = idleClock;
+    if (this.tries === 0) {
+      // No upstream request yet (a fault delay, a pending queue): kept by the connection until pumpBody.
+      this.fast!.conn.hold(this.fast!, chunk);
+      return;
+    }
     this.reqBytes += chunk.length;
+    if (this.rs !== undefined) this.rs.keep(chunk);
+    if (this.mirrors !== undefined) for (const m of this.mirrors) m.write(chunk);
     const up = this.upFast;
     if (up !== undefined) {
-      let ok: boolean;
-      if (this.upChunked) {
-        up.socket.cork();
-        up.write(`${chunk.length.toString(16)}\r\n`);
-        up.write(chunk);
-        ok = up.write('\r\n');
-        up.socket.uncork();
-      } else ok = up.write(chunk);
-      if (!ok) this.fast!.conn.pause();
+      if (!this.writeUpFast(up, chunk)) this.fast!.conn.pause();
     } else if (this.upH2 !== undefined && !this.upH2.destroyed) {
       if (!this.upH2.write(chunk)) {
         this.fast!.conn.pause();
         (this.upH2 as Tagged<ClientHttp2Stream>)[kEx] = this;
         this.upH2.once('drain', onFastUpDrain);
       }
-    }
+    } else if (this.waitTimer !== undefined && this.rs !== undefined && this.rs.overflow) this.retryAbandoned();
   }
 
   /** The downstream body ended (fast path). */
   fastBodyEnd(): void {
+    this.bodyDone = true;
+    if (this.tries === 0) return; // pumpBody calls again when the upstream request starts
+    if (this.mirrors !== undefined) for (const m of this.mirrors) m.end();
     const up = this.upFast;
     if (up !== undefined) {
       if (this.upChunked) up.write('0\r\n\r\n');
@@ -351,11 +653,13 @@ export class Exchange implements UpstreamUser {
       this.dropUpFast();
       return;
     }
+    if (this.rs !== undefined && this.retryResponse(status, headers)) return;
     this.respond(status, copyEndToEnd(headers, { stripEnvoy: false, upgrade: false }), headers, false);
   }
 
   onUpBody(chunk: Buffer): void {
     this.respBytes += chunk.length;
+    this.lastActive = idleClock;
     if (this.downEnded) return;
     if (!this.fast!.write(chunk)) this.upFast?.socket.pause();
   }
@@ -430,11 +734,15 @@ export class Exchange implements UpstreamUser {
   private pumpRequest(dest: Writable): void {
     if (this.downBodyless) {
       dest.end();
-      if (this.down === Down.H1) this.h1req!.resume();
+      if (this.down === Down.H1 && this.tries === 1) this.h1req!.resume();
+      return;
+    }
+    if (this.tries > 1) {
+      this.replay(dest);
       return;
     }
     if (this.down === Down.Fast) {
-      this.fast!.conn.pumpBody(this.fast!, this);
+      this.pumpFast();
       return;
     }
     const src = this.body! as Tagged<Readable>;
@@ -443,8 +751,32 @@ export class Exchange implements UpstreamUser {
     src.on('end', onReqEnd);
   }
 
+  /** At the end of the request body: the route timeout, and the current attempt's per-try timeout. */
   startTimer(): void {
-    if (this.timeoutMs > 0 && this.timer === undefined && !this.done) this.timer = setTimeout(onTimeout, this.timeoutMs, this);
+    if (this.done || this.downEnded) return;
+    if (this.timeoutMs > 0 && this.timer === undefined) this.timer = setTimeout(onTimeout, this.timeoutMs, this);
+    if (this.perTryMs > 0 && this.tryTimer === undefined && this.waitTimer === undefined && this.tries > 0 && !this.responseStarted) {
+      this.tryTimer = setTimeout(onTryTimeout, this.perTryMs, this);
+    }
+  }
+
+  /** No byte either way for idleMs: 408 before the response started (Envoy's "stream timeout"), else a reset. */
+  streamIdleTimedOut(): void {
+    if (this.done) return;
+    this.upFinished = true;
+    if (this.responseStarted) this.abort('SI');
+    else this.localReply(408, 'SI', 'stream timeout');
+  }
+
+  /** The per-try timeout fired before response headers: retry, or 504. */
+  perTryTimedOut(): void {
+    reportAttempt(this, 'timeout'); // outlier detection
+    if (this.rs !== undefined && retriableFailure(this.rs.plan, 'UT') && this.retryAllowed()) {
+      this.scheduleRetry();
+      return;
+    }
+    this.upFinished = true;
+    this.localReply(504, 'UT', BODY.UT);
   }
 
   // ------------------------------------------------------------ responses
@@ -452,8 +784,15 @@ export class Exchange implements UpstreamUser {
   /** Response headers from upstream (either protocol), already filtered of hop-by-hop headers. */
   respond(status: number, headers: OutgoingHttpHeaders, upstreamHeaders: IncomingHttpHeaders, endStream: boolean): void {
     this.responseStarted = true;
+    this.lastActive = idleClock;
     this.status = status;
+    reportAttempt(this, status); // outlier detection: the upstream's answer to this attempt
     const ctx = this.ctx;
+    if (this.tryTimer !== undefined) {
+      // Envoy's per-try timeout covers the wait for response headers.
+      clearTimeout(this.tryTimer);
+      this.tryTimer = undefined;
+    }
     if (ctx.outbound) {
       const peer = upstreamHeaders[PEER_HEADER];
       if (typeof peer === 'string') this.labels = ctx.outboundLabels(this.cluster!, this.endpoint, peer);
@@ -471,6 +810,10 @@ export class Exchange implements UpstreamUser {
       headers['set-cookie'] = cur === undefined ? this.setCookie : [...(Array.isArray(cur) ? cur : [String(cur)]), this.setCookie];
     }
     applyResponseMutations(headers, this.respMutations);
+    if (this.rs !== undefined && this.rs.retries > 0 && status < 500) retryCounters(ctx.engine, this.cluster!.name).upstream_rq_retry_success++;
+    const vh = this.vh;
+    if (vh !== undefined && vh.includeAttemptCountInResponse) headers['x-envoy-attempt-count'] = String(this.tries);
+    if (this.corsOrigin !== undefined) addCorsResponseHeaders(headers, this.cors!, this.corsOrigin);
     this.writeHead(status, headers, endStream);
   }
 
@@ -546,10 +889,11 @@ export class Exchange implements UpstreamUser {
     }
     this.responseStarted = true;
     this.status = status;
-    if (flag !== '-') this.flags = flag;
+    if (flag !== '-') this.addFlag(flag);
     this.clearTimer();
     const headers: OutgoingHttpHeaders = extra ? { ...extra } : {};
     applyResponseMutations(headers, this.respMutations);
+    if (this.corsOrigin !== undefined) addCorsResponseHeaders(headers, this.cors!, this.corsOrigin);
     let payload: string | Buffer = body;
     if (this.grpc && this.down !== Down.Raw && status >= 300) {
       // gRPC clients read errors from grpc-status: answer "trailers-only", as Envoy does.
@@ -586,7 +930,7 @@ export class Exchange implements UpstreamUser {
 
   /** Resets both sides after the response started (Envoy resets the downstream stream). */
   abort(flag: string): void {
-    if (flag !== '-' && this.flags === '-') this.flags = flag;
+    if (flag !== '-') this.addFlag(flag);
     this.clearTimer();
     this.upFinished = true;
     if (this.upReq) this.upReq.destroy();
@@ -602,9 +946,17 @@ export class Exchange implements UpstreamUser {
 
   upstreamFailed(err: NodeJS.ErrnoException): void {
     if (this.upFinished || this.done) return;
-    this.upFinished = true;
     const cause = (err as { cause?: NodeJS.ErrnoException }).cause;
     const flag = upstreamErrorFlag(err.code === 'ERR_HTTP2_STREAM_CANCEL' && cause ? cause : err);
+    if (!this.responseStarted) reportAttempt(this, localOriginOf(flag)); // outlier detection: local-origin failure
+    if (this.rs !== undefined && !this.responseStarted) {
+      const kind = flag === 'UR' && /REFUSED_STREAM/.test(err.message) ? 'REFUSED' : flag;
+      if (retriableFailure(this.rs.plan, kind) && this.retryAllowed()) {
+        this.scheduleRetry();
+        return;
+      }
+    }
+    this.upFinished = true;
     if (this.responseStarted) this.abort(flag);
     else if (flag === 'UPE') this.localReply(502, flag, BODY.UPE);
     else this.localReply(503, flag, BODY[flag]);
@@ -615,6 +967,14 @@ export class Exchange implements UpstreamUser {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
+    if (this.tryTimer !== undefined) {
+      clearTimeout(this.tryTimer);
+      this.tryTimer = undefined;
+    }
+    if (this.waitTimer !== undefined) {
+      clearTimeout(this.waitTimer);
+      this.waitTimer = undefined;
+    }
   }
 
   /** Exactly once, when the downstream side is closed: stats, metrics and the access log. */
@@ -622,6 +982,7 @@ export class Exchange implements UpstreamUser {
     if (this.done) return;
     this.done = true;
     this.clearTimer();
+    if (this.idleMs > 0) unwatchIdle(this);
     if (downstreamReset && !this.downEnded && this.flags === '-') this.flags = 'DC';
     if (!this.upFinished) {
       this.upFinished = true;
@@ -630,6 +991,11 @@ export class Exchange implements UpstreamUser {
       if (this.upH2 && !this.upH2.destroyed && downstreamReset) this.upH2.close(NGHTTP2_CANCEL);
     }
     if (this.host) releaseHost(this.host);
+    if (this.rs !== undefined) this.releaseSlot();
+    if (this.faulted) faultEnded();
+    // A mirror whose body was cut short is dropped; complete ones finish on their own.
+    if (this.mirrors !== undefined && !this.bodyDone && !this.downBodyless) for (const m of this.mirrors) m.drop();
+    release(this); // circuit breakers: pending / active request slot
     const durationMs = performance.now() - this.start;
     this.ctx.engine.metrics.recordRequest(this.labels, this.grpc ? 'grpc' : 'http', this.status, this.flags, this.grpcStatus, durationMs, this.reqBytes, this.respBytes);
     if (this.ctx.accessLog) this.ctx.engine.accessLog(this, durationMs);
@@ -643,7 +1009,15 @@ function noop(): void {}
 function onReqData(this: Tagged<Readable>, chunk: Buffer): void {
   const ex = this[kEx]!;
   ex.reqBytes += chunk.length;
-  const dest = (ex.upReq ?? ex.upH2)!;
+  ex.lastActive = idleClock;
+  if (ex.rs !== undefined) ex.rs.keep(chunk);
+  if (ex.mirrors !== undefined) for (const m of ex.mirrors) m.write(chunk);
+  const dest = ex.upReq ?? ex.upH2;
+  if (dest === undefined || dest.destroyed) {
+    // Between attempts (a retry's back-off): the replay buffer has it, unless it overflowed.
+    if (ex.waitTimer !== undefined && ex.rs !== undefined && ex.rs.overflow) ex.retryAbandoned();
+    return;
+  }
   if (!dest.write(chunk)) {
     this.pause();
     dest.once('drain', onReqDrain);
@@ -651,23 +1025,27 @@ function onReqData(this: Tagged<Readable>, chunk: Buffer): void {
 }
 
 function onReqDrain(this: Tagged<Writable>): void {
-  this[kEx]!.body!.resume();
+  this[kEx]?.body!.resume();
 }
 
 function onReqEnd(this: Tagged<Readable>): void {
   const ex = this[kEx]!;
+  ex.bodyDone = true;
+  if (ex.mirrors !== undefined) for (const m of ex.mirrors) m.end();
   const dest = ex.upReq ?? ex.upH2;
   if (dest && !dest.destroyed) dest.end();
   ex.startTimer();
 }
 
 function onFastUpDrain(this: Tagged<Writable>): void {
-  this[kEx]!.fast!.conn.resume();
+  this[kEx]?.fast!.conn.resume();
 }
 
 function onResData(this: Tagged<Readable>, chunk: Buffer): void {
-  const ex = this[kEx]!;
+  const ex = this[kEx];
+  if (ex === undefined) return;
   ex.respBytes += chunk.length;
+  ex.lastActive = idleClock;
   if (ex.down === Down.Fast) {
     // HTTP/2 upstream, fast-path downstream: the socket's 'drain' resumes us (fastDrained).
     if (!ex.downEnded && !ex.fast!.write(chunk)) this.pause();
@@ -687,8 +1065,12 @@ function onResDrain(this: Tagged<Writable>): void {
 }
 
 function onH1Response(this: Tagged<ClientRequest>, res: IncomingMessage): void {
-  const ex = this[kEx]!;
-  if (ex.done || ex.upFinished) {
+  const ex = this[kEx];
+  if (ex === undefined || ex.done || ex.upFinished) {
+    res.destroy();
+    return;
+  }
+  if (ex.rs !== undefined && ex.retryResponse(res.statusCode ?? 502, res.headers)) {
     res.destroy();
     return;
   }
@@ -705,7 +1087,8 @@ function onH1Response(this: Tagged<ClientRequest>, res: IncomingMessage): void {
 }
 
 function onH1ResEnd(this: Tagged<IncomingMessage>): void {
-  const ex = this[kEx]!;
+  const ex = this[kEx];
+  if (ex === undefined) return;
   ex.upFinished = true;
   if (ex.downEnded) return;
   const t = this.trailers;
@@ -717,29 +1100,30 @@ function onH1ResEnd(this: Tagged<IncomingMessage>): void {
 }
 
 function onUpBodyError(this: Tagged<Readable>, err: NodeJS.ErrnoException): void {
-  const ex = this[kEx]!;
-  if (!ex.upFinished) {
+  const ex = this[kEx];
+  if (ex !== undefined && !ex.upFinished) {
     ex.upFinished = true;
     if (!ex.downEnded) ex.abort(err.code?.startsWith('HPE_') ? 'UPE' : 'UC');
   }
 }
 
 function onUpBodyAborted(this: Tagged<IncomingMessage>): void {
-  const ex = this[kEx]!;
-  if (!ex.upFinished) {
+  const ex = this[kEx];
+  if (ex !== undefined && !ex.upFinished) {
     ex.upFinished = true;
     if (!ex.downEnded) ex.abort('UC');
   }
 }
 
 function onUpError(this: Tagged<ClientRequest | ClientHttp2Stream>, err: NodeJS.ErrnoException): void {
-  this[kEx]!.upstreamFailed(err);
+  this[kEx]?.upstreamFailed(err);
 }
 
 function onH2Response(this: Tagged<ClientHttp2Stream>, headers: IncomingHttpHeaders & http2.IncomingHttpStatusHeader, flags: number): void {
-  const ex = this[kEx]!;
-  if (ex.done || ex.upFinished) return;
+  const ex = this[kEx];
+  if (ex === undefined || ex.done || ex.upFinished) return;
   const status = Number(headers[':status'] ?? 502);
+  if (ex.rs !== undefined && ex.retryResponse(status, headers)) return;
   const out = copyEndToEnd(headers, { stripEnvoy: false, upgrade: false });
   const end = (flags & NGHTTP2_FLAG_END_STREAM) !== 0;
   ex.respond(status, out, headers, end && ex.down === Down.H2);
@@ -753,18 +1137,20 @@ function onH2Response(this: Tagged<ClientHttp2Stream>, headers: IncomingHttpHead
 }
 
 function onH2Trailers(this: Tagged<ClientHttp2Stream>, headers: IncomingHttpHeaders): void {
-  this[kEx]!.trailers = headers;
+  const ex = this[kEx];
+  if (ex !== undefined) ex.trailers = headers;
 }
 
 function onH2ResEnd(this: Tagged<ClientHttp2Stream>): void {
-  const ex = this[kEx]!;
+  const ex = this[kEx];
+  if (ex === undefined) return;
   ex.upFinished = true;
   if (!ex.downEnded) ex.endDownstream();
 }
 
 function onH2Close(this: Tagged<ClientHttp2Stream>): void {
-  const ex = this[kEx]!;
-  if (ex.upFinished || ex.done) return;
+  const ex = this[kEx];
+  if (ex === undefined || ex.upFinished || ex.done) return;
   // Closed without a complete response and without an 'error' event: a reset with NO_ERROR,
   // or the session went away.
   const err = Object.assign(new Error(`upstream stream closed (code ${this.rstCode})`), { code: 'ERR_HTTP2_STREAM_ERROR' });
@@ -792,12 +1178,45 @@ function onDownClose(this: Tagged<ServerResponse | ServerHttp2Stream | Socket>):
   ex.finish(reset);
 }
 
+function onTryTimeout(ex: Exchange): void {
+  ex.tryTimer = undefined;
+  if (ex.done || ex.responseStarted || ex.upFinished) return;
+  ex.perTryTimedOut();
+}
+
+function onRetry(ex: Exchange): void {
+  ex.waitTimer = undefined;
+  ex.retryNow();
+}
+
+function onFaultDelay(ex: Exchange, d: Forward, f: FaultDecision): void {
+  ex.waitTimer = undefined;
+  if (ex.done || ex.downEnded) return;
+  if (f.abort !== undefined) ex.faultAbort(f.abort);
+  else ex.forward(d);
+}
+
+/** Envoy prints response flags in this order. */
+const FLAG_ORDER = ['LH', 'UH', 'UT', 'LR', 'UR', 'UF', 'UC', 'UO', 'NR', 'DI', 'FI', 'RL', 'UAEX', 'RLSE', 'DC', 'URX', 'SI', 'IH', 'DPE', 'UMSDR', 'RFCF', 'NFCF', 'DT', 'UPE', 'NC', 'OM', 'DF', 'DO', 'DR'];
+
+function joinFlags(flags: string, f: string): string {
+  const all = [...flags.split(','), f];
+  const rank = (x: string) => {
+    const i = FLAG_ORDER.indexOf(x);
+    return i < 0 ? FLAG_ORDER.length : i;
+  };
+  return all.sort((a, b) => rank(a) - rank(b)).join(',');
+}
+
 function onTimeout(ex: Exchange): void {
   ex.timer = undefined;
   if (ex.done) return;
   ex.upFinished = true;
   if (ex.responseStarted) ex.abort('UT');
-  else ex.localReply(504, 'UT', BODY.UT);
+  else {
+    if (ex.upStart > 0 && ex.waitTimer === undefined) reportAttempt(ex, 'timeout'); // outlier detection: an attempt in flight (not queued, not in a retry back-off)
+    ex.localReply(504, 'UT', BODY.UT);
+  }
 }
 
 /** HTTP/1.1 upgrade accepted upstream: write the 101 to the raw downstream socket and splice. */

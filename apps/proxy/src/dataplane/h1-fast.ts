@@ -254,12 +254,24 @@ export class FastConn {
     if (r.ex !== undefined && !r.finished) r.ex.fastBodyEnd();
   }
 
+  /**
+   * A body chunk the exchange cannot send yet (it is waiting out a fault delay): kept for
+   * pumpBody like a pipelined request's, reading pauses beyond the buffer limit.
+   */
+  hold(req: FastRequest, chunk: Buffer): void {
+    (req.buffered ??= []).push(chunk);
+    req.bufferedBytes += chunk.length;
+    this.bufferedBytes += chunk.length;
+    if (this.bufferedBytes > MAX_BUFFERED) this.pause();
+  }
+
   /** The exchange takes the body: what arrived before dispatch first. */
   pumpBody(req: FastRequest, ex: Exchange): void {
     const b = req.buffered;
     if (b !== undefined) {
       req.buffered = undefined;
       this.bufferedBytes -= req.bufferedBytes;
+      req.bufferedBytes = 0;
       for (const c of b) ex.fastBody(c);
     }
     if (req.complete) ex.fastBodyEnd();

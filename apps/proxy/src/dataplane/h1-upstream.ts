@@ -10,6 +10,7 @@ import {
   headersFromRaw, HTTPParser, kOnBody, kOnHeaders, kOnHeadersComplete, kOnMessageBegin, kOnMessageComplete, newParser,
   SKIP_BODY, type NativeParser,
 } from './h1-parser.ts';
+import type { ClusterBreakers } from './resilience/breakers.ts';
 
 /** What an upstream connection reports to the request it carries (implemented by Exchange). */
 export interface UpstreamUser {
@@ -49,9 +50,15 @@ export class H1Conn {
   private connectTimer: NodeJS.Timeout | undefined;
   error: NodeJS.ErrnoException | undefined;
   closed = false;
+  /** Requests served (max_requests_per_connection). */
+  private served = 0;
+  /** The cluster's circuit breakers this connection is counted in (max_connections). */
+  private readonly breakers: ClusterBreakers | undefined;
 
   constructor(public pool: H1EndpointPool) {
     const ep = pool.endpoint;
+    this.breakers = pool.breakers;
+    this.breakers?.addConnection();
     const socket = ep.isPipe ? net.connect({ path: ep.address }) : net.connect({ host: ep.address, port: ep.port, noDelay: true });
     this.socket = socket;
     (socket as TaggedSocket)[kConn] = this;
@@ -158,7 +165,9 @@ export class H1Conn {
     this.completed = undefined;
     const trailers = this.trailers;
     this.trailers = undefined;
-    if (this.keepAlive && this.requestDone && !this.closed) {
+    const max = this.pool.cluster.maxRequestsPerConnection;
+    const spent = max !== undefined && max > 0 && ++this.served >= max;
+    if (this.keepAlive && this.requestDone && !this.closed && !spent) {
       this.reused = true;
       // Paused for downstream backpressure during the body: an idle socket must read again.
       if (this.socket.isPaused()) this.socket.resume();
@@ -197,6 +206,7 @@ export class H1Conn {
     this.closed = true;
     clearTimeout(this.connectTimer);
     this.pool.forget(this);
+    this.breakers?.releaseConnection();
     this.parser.close();
     if (this.user) this.fail(this.error ?? Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }));
   }
@@ -255,7 +265,22 @@ export class H1EndpointPool {
   constructor(
     public cluster: ClusterConfig,
     readonly endpoint: Endpoint,
+    readonly breakers?: ClusterBreakers,
   ) {}
+
+  /** An idle connection is ready for a request. */
+  hasIdle(): boolean {
+    for (const c of this.idle) if (!c.closed && !c.socket.destroyed && c.socket.writable) return true;
+    return false;
+  }
+
+  /** Closes the oldest idle connection, if any (frees a max_connections slot). */
+  closeOneIdle(): boolean {
+    const c = this.idle.shift();
+    if (!c) return false;
+    c.socket.destroy();
+    return true;
+  }
 
   /** Takes over the idle connections of the pool this one replaces (same endpoint key). */
   adopt(old: H1EndpointPool): void {
@@ -292,6 +317,9 @@ export class H1EndpointPool {
     }
     if (this.cluster.idleTimeoutMs > 0) c.socket.setTimeout(this.cluster.idleTimeoutMs);
     this.idle.push(c);
+    // After the current response settles: a request waiting for a connection may take this one.
+    const b = this.breakers;
+    if (b?.hasSlotWaiters()) queueMicrotask(() => b.notifySlot());
   }
 
   forget(c: H1Conn): void {

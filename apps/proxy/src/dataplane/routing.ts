@@ -1,5 +1,5 @@
 import type { OutgoingHttpHeaders } from 'node:http';
-import type { ClusterConfig, Endpoint, HeaderMutations, Route, RouteAction, RouteTable, WeightedClusterEntry } from '../config/model.ts';
+import type { ClusterConfig, Endpoint, HeaderMutations, Route, RouteAction, RouteTable, VirtualHost, WeightedClusterEntry } from '../config/model.ts';
 import { buildRedirectUrl, resolveCluster, rewritePath, selectRoute, stripQuery, type RouteRequest } from '../config/route-select.ts';
 import type { Engine } from './engine.ts';
 import { cookieToGenerate, hashString, requestHash, setCookieValue } from '../config/hash.ts';
@@ -7,8 +7,8 @@ import type { UpstreamHost } from '../config/lb.ts';
 import type { Destination } from './original-dst.ts';
 
 export type Decision =
-  | { kind: 'forward'; route: Route; action: RouteAction; cluster: string; weighted: WeightedClusterEntry | undefined; path: string; authority: string; mutations: readonly HeaderMutations[] }
-  | { kind: 'local'; status: number; flag: string; body?: string | Buffer; headers?: OutgoingHttpHeaders; mutations: readonly HeaderMutations[] | undefined; route?: Route };
+  | { kind: 'forward'; route: Route; vh: VirtualHost; action: RouteAction; cluster: string; weighted: WeightedClusterEntry | undefined; path: string; authority: string; mutations: readonly HeaderMutations[] }
+  | { kind: 'local'; status: number; flag: string; body?: string | Buffer; headers?: OutgoingHttpHeaders; mutations: readonly HeaderMutations[] | undefined; route?: Route; vh?: VirtualHost };
 
 /**
  * The data plane's view of routing (config/route-select.ts does the matching): one call turns a
@@ -22,9 +22,9 @@ export function decide(table: RouteTable, req: RouteRequest): Decision {
   if (!('route' in sel)) return { kind: 'local', status: 404, flag: 'NR', mutations: 'virtualHost' in sel ? [sel.virtualHost.headers, table.headers] : [table.headers] };
   const { route, virtualHost: vh } = sel;
   const a = route.action;
-  if (a.kind === 'direct') return { kind: 'local', status: a.status, flag: '-', ...(a.body ? { body: a.body } : {}), mutations: [route.headers, vh.headers, table.headers], route };
+  if (a.kind === 'direct') return { kind: 'local', status: a.status, flag: '-', ...(a.body ? { body: a.body } : {}), mutations: [route.headers, vh.headers, table.headers], route, vh };
   if (a.kind === 'redirect') {
-    return { kind: 'local', status: a.status, flag: '-', headers: { location: buildRedirectUrl(route, a, req) }, mutations: [route.headers, vh.headers, table.headers], route };
+    return { kind: 'local', status: a.status, flag: '-', headers: { location: buildRedirectUrl(route, a, req) }, mutations: [route.headers, vh.headers, table.headers], route, vh };
   }
   const { cluster, weighted } = resolveCluster(a.target, req);
   const path = rewritePath(route, a, req.path);
@@ -40,7 +40,7 @@ export function decide(table: RouteTable, req: RouteRequest): Decision {
     authority = stripQuery(req.path).replace(hr.regex, hr.substitution);
   }
   return {
-    kind: 'forward', route, action: a, cluster: cluster ?? '', weighted, path, authority,
+    kind: 'forward', route, vh, action: a, cluster: cluster ?? '', weighted, path, authority,
     mutations: weighted ? [weighted.headers, route.headers, vh.headers, table.headers] : [route.headers, vh.headers, table.headers],
   };
 }
@@ -94,7 +94,7 @@ function addHeader(out: OutgoingHttpHeaders, name: string, value: string, action
  * Picks an upstream host with the cluster's load balancer (config/lb.ts) and counts it as
  * active; `releaseHost` must follow exactly once.
  */
-export function pickHost(engine: Engine, cluster: ClusterConfig, action: RouteAction | undefined, req: RouteRequest | undefined, sourceIp: string, out?: { setCookie?: string }, destination?: Destination): UpstreamHost | undefined {
+export function pickHost(engine: Engine, cluster: ClusterConfig, action: RouteAction | undefined, req: RouteRequest | undefined, sourceIp: string, out?: { setCookie?: string }, destination?: Destination, exclude?: ReadonlySet<string>): UpstreamHost | undefined {
   if (cluster.lb.kind === 'CLUSTER_PROVIDED') {
     const host = originalDstHost(engine, cluster, req, destination);
     if (host) {
@@ -117,7 +117,8 @@ export function pickHost(engine: Engine, cluster: ClusterConfig, action: RouteAc
   } else if (!action && (cluster.lb.kind === 'RING_HASH' || cluster.lb.kind === 'MAGLEV') && sourceIp) {
     hash = hashString(sourceIp); // TCP: Envoy hashes the downstream address
   }
-  const host = lb.pick(hash === undefined ? undefined : { hash });
+  // Retries with previous_hosts pass the endpoints tried so far (the picker falls back to them when nothing else is left).
+  const host = exclude === undefined ? lb.pick(hash === undefined ? undefined : { hash }) : (lb.pick(hash === undefined ? { exclude } : { hash, exclude }) ?? lb.pick(hash === undefined ? undefined : { hash }));
   if (host) {
     host.stats.activeRequests++;
     host.stats.totalRequests++;

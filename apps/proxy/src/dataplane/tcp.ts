@@ -6,6 +6,7 @@ import type { Engine } from './engine.ts';
 import { pickWeightedCluster } from '../config/route-select.ts';
 import { pickHost, releaseHost } from './routing.ts';
 import { restoredDestination } from './original-dst.ts';
+import { admitTcp } from './resilience/tcp-hooks.ts';
 
 /** A TCP proxy filter chain: each connection goes to one endpoint of the target cluster. */
 export class TcpContext {
@@ -39,6 +40,15 @@ export class TcpContext {
       down.destroy();
       return;
     }
+    // Circuit breakers (max_connections → UO) and outlier detection of connect results.
+    const hooks = admitTcp(engine, cluster, host);
+    if (!hooks) {
+      releaseHost(host);
+      engine.metrics.tcpOpened(labels);
+      engine.metrics.tcpClosed(labels, 'UO', 0, 0);
+      down.destroy();
+      return;
+    }
     const ep = host.endpoint;
     host.stats.activeConnections++;
     if (this.outbound) labels = engine.labels.outbound(cluster, ep, undefined);
@@ -53,6 +63,7 @@ export class TcpContext {
     // Nothing is read from the downstream until the upstream is there: backpressure by pause.
     down.pause();
     up.once('connect', () => {
+      hooks.connected();
       connected = true;
       clearTimeout(connectTimer);
       down.pipe(up);
@@ -82,6 +93,7 @@ export class TcpContext {
       }
       clearTimeout(connectTimer);
       releaseHost(host);
+      hooks.closed(connected);
       host.stats.activeConnections--;
       engine.metrics.tcpClosed(labels, flags, down.bytesWritten, down.bytesRead);
     };
