@@ -1,33 +1,19 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import { startTestApi, type TestApi } from '../apps/api/test/helpers.ts';
 import { eventually } from '../apps/api/test/xds-fixtures.ts';
+import { freePort, httpGet, startSidecar, type Sidecar } from './lib/sidecar.ts';
 
 // The whole path as a user runs it: a control plane with its ADS server, a real `tern-proxy`
 // process bootstrapped to it (local mode: an HTTP forward-proxy port and a Consul-style upstream
 // port), and two versions of an app on loopback. Policy written through the REST API changes
 // where the proxy sends requests.
 
-const root = path.resolve(import.meta.dirname, '..');
 let api: TestApi;
-let proxy: ChildProcess | undefined;
+let proxy: Sidecar | undefined;
 const servers: http.Server[] = [];
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tern-e2e-'));
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function app(version: string): Promise<number> {
   const s = http.createServer((req, res) => {
@@ -40,19 +26,7 @@ async function app(version: string): Promise<number> {
   return (s.address() as net.AddressInfo).port;
 }
 
-function get(port: number, pathname: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path: pathname, headers, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode!, body, headers: res.headers }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
+const get = httpGet;
 
 const forwardPort = await freePort();
 const upstreamPort = await freePort();
@@ -67,55 +41,19 @@ before(async () => {
   ok(await api.rest('PUT', '/api/v1/registry/workloads/default/reviews-v2', { namespace: 'default', name: 'reviews-v2', labels: { app: 'reviews', version: 'v2' }, addresses: ['127.0.0.1'], ports: { '9080': v2 } }));
   ok(await api.rest('PUT', '/api/v1/registry/workloads/default/productpage-v1', { namespace: 'default', name: 'productpage-v1', labels: { app: 'productpage', version: 'v1' }, addresses: ['127.0.0.1'] }));
 
-  const [xdsHost, xdsPort] = api.xdsAddress!.split(':');
-  const bootstrap = {
-    node: {
-      id: 'productpage-v1.default',
-      cluster: 'productpage',
-      metadata: { NAMESPACE: 'default', WORKLOAD_NAME: 'productpage-v1', OUTBOUND_PORT: forwardPort, UPSTREAMS: [{ host: 'reviews', port: 9080, localPort: upstreamPort }] },
-    },
-    admin: { address: { socket_address: { address: '127.0.0.1', port_value: adminPort } } },
-    dynamic_resources: {
-      ads_config: { api_type: 'GRPC', transport_api_version: 'V3', grpc_services: [{ envoy_grpc: { cluster_name: 'xds' } }] },
-      cds_config: { ads: {}, resource_api_version: 'V3' },
-      lds_config: { ads: {}, resource_api_version: 'V3' },
-    },
-    static_resources: {
-      clusters: [
-        {
-          name: 'xds',
-          type: 'STATIC',
-          connect_timeout: '1s',
-          load_assignment: { cluster_name: 'xds', endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: xdsHost, port_value: Number(xdsPort) } } } }] }] },
-          typed_extension_protocol_options: {
-            'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
-              '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
-              explicit_http_config: { http2_protocol_options: {} },
-            },
-          },
-        },
-      ],
-    },
-  };
-  const file = path.join(dir, 'bootstrap.yaml');
-  fs.writeFileSync(file, JSON.stringify(bootstrap));
-  proxy = spawn(process.execPath, ['--import', 'tsx', 'apps/proxy/src/main.ts', '--bootstrap', file, '--stats-port', 'off'], { cwd: root, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, TERN_LOG_LEVEL: 'warn' } });
-  let stderr = '';
-  proxy.stderr!.on('data', (d) => (stderr = (stderr + d).slice(-4000)));
-  proxy.on('exit', (code) => {
-    if (code) console.error(`tern-proxy exited ${code}: ${stderr}`);
+  proxy = await startSidecar({
+    id: 'productpage-v1.default',
+    metadata: { NAMESPACE: 'default', WORKLOAD_NAME: 'productpage-v1', OUTBOUND_PORT: forwardPort, UPSTREAMS: [{ host: 'reviews', port: 9080, localPort: upstreamPort }] },
+    xdsAddress: api.xdsAddress!,
+    adminPort,
+    waitForListener: `127.0.0.1_${upstreamPort}`,
   });
-  await eventually(async () => (await get(adminPort, '/ready')).status === 200, 20_000, 'proxy ready');
 });
 
 after(async () => {
-  if (proxy && proxy.exitCode === null) {
-    proxy.kill('SIGTERM');
-    await new Promise((r) => proxy!.once('exit', r));
-  }
+  await proxy?.stop();
   for (const s of servers) s.close();
   await api?.close();
-  fs.rmSync(dir, { recursive: true, force: true });
 });
 
 test('a sidecar follows policy written through the API: default route, all to v2, a header match, back to v1', async () => {

@@ -5,14 +5,12 @@
  * pod's address goes to 15006, every other outbound TCP connection to 15001). The app side dials
  * plain addresses and never knows a proxy exists. Prints one JSON object with what it observed.
  */
-import { execFileSync, spawn } from 'node:child_process';
-import fs from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import { startTestApi } from '../../apps/api/test/helpers.ts';
 import { eventually } from '../../apps/api/test/xds-fixtures.ts';
+import { httpGet, startSidecar } from '../lib/sidecar.ts';
 
 const POD = '10.99.0.10'; // this pod (productpage); its app listens on 127.0.0.1:9080
 const REVIEWS_V1 = '10.99.0.21';
@@ -51,58 +49,18 @@ ok(await api.rest('PUT', '/api/v1/registry/workloads/default/reviews-v1', { name
 ok(await api.rest('PUT', '/api/v1/registry/workloads/default/reviews-v2', { namespace: 'default', name: 'reviews-v2', labels: { app: 'reviews', version: 'v2' }, addresses: [REVIEWS_V2] }));
 ok(await api.rest('PUT', '/api/v1/registry/workloads/default/productpage-v1', { namespace: 'default', name: 'productpage-v1', labels: { app: 'productpage', version: 'v1' }, addresses: [POD] }));
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tern-redirect-'));
-const [xdsHost, xdsPort] = api.xdsAddress!.split(':');
-const bootstrap = {
-  node: { id: 'productpage-v1.default', cluster: 'productpage', metadata: { NAMESPACE: 'default', WORKLOAD_NAME: 'productpage-v1', INTERCEPTION: 'REDIRECT' } },
-  admin: { address: { socket_address: { address: '127.0.0.1', port_value: 15000 } } },
-  dynamic_resources: {
-    ads_config: { api_type: 'GRPC', transport_api_version: 'V3', grpc_services: [{ envoy_grpc: { cluster_name: 'xds' } }] },
-    cds_config: { ads: {}, resource_api_version: 'V3' },
-    lds_config: { ads: {}, resource_api_version: 'V3' },
-  },
-  static_resources: {
-    clusters: [{
-      name: 'xds',
-      type: 'STATIC',
-      connect_timeout: '1s',
-      load_assignment: { cluster_name: 'xds', endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: xdsHost, port_value: Number(xdsPort) } } } }] }] },
-      typed_extension_protocol_options: {
-        'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
-          '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
-          explicit_http_config: { http2_protocol_options: {} },
-        },
-      },
-    }],
-  },
-};
-const file = path.join(dir, 'bootstrap.json');
-fs.writeFileSync(file, JSON.stringify(bootstrap));
-fs.chmodSync(dir, 0o755);
-const root = path.resolve(import.meta.dirname, '../..');
 // The proxy runs in group 1337, whose connections the first rule leaves alone (istio-init does the
 // same for the proxy's user and group); otherwise its own upstream connections would loop back.
-const proxy = spawn(process.execPath, ['--import', 'tsx', 'apps/proxy/src/main.ts', '--bootstrap', file, '--stats-port', 'off'], {
-  cwd: root,
-  gid: PROXY_GID,
-  stdio: ['ignore', 'ignore', 'pipe'],
-  env: { ...process.env, TERN_LOG_LEVEL: 'warn' },
+const proxy = await startSidecar({
+  id: 'productpage-v1.default',
+  metadata: { NAMESPACE: 'default', WORKLOAD_NAME: 'productpage-v1', INTERCEPTION: 'REDIRECT' },
+  xdsAddress: api.xdsAddress!,
+  adminPort: 15000,
+  waitForListener: 'virtualOutbound',
+  spawn: { gid: PROXY_GID },
 });
-let proxyErr = '';
-proxy.stderr!.on('data', (d) => (proxyErr = (proxyErr + d).slice(-4000)));
 
-function get(host: string, port: number, urlPath: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host, port, path: urlPath, headers, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode!, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+const get = (host: string, port: number, urlPath: string, headers: Record<string, string> = {}) => httpGet(port, urlPath, headers, host);
 
 function echo(host: string, port: number, message: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -118,9 +76,6 @@ function echo(host: string, port: number, message: string): Promise<string> {
 const count = (bodies: string[]) => bodies.reduce<Record<string, number>>((a, b) => ((a[b] = (a[b] ?? 0) + 1), a), {});
 const result: Record<string, unknown> = {};
 try {
-  await eventually(async () => (await get('127.0.0.1', 15000, '/ready')).status === 200, 20_000, 'proxy ready');
-  // Listeners from the control plane arrive after /ready answers for the bootstrap: wait for them.
-  await eventually(async () => (await get('127.0.0.1', 15000, '/listeners')).body.includes('virtualOutbound'), 10_000, 'listeners from the control plane');
   result.listeners = (await get('127.0.0.1', 15000, '/listeners')).body;
 
   // The app dials reviews-v1's address with Host "reviews": the sidecar routes by the service,
@@ -149,7 +104,8 @@ try {
 
   // Traffic to this pod's port 9080 lands on virtualInbound, whose chain for destination port
   // 9080 forwards to the app on 127.0.0.1:9080.
-  result.inbound = await get(POD, 9080, '/');
+  const inbound = await get(POD, 9080, '/');
+  result.inbound = { status: inbound.status, body: inbound.body };
 
   // A connection made to 15001 directly (not redirected) has no original destination: the
   // passthrough refuses it instead of dialling the proxy's own address in a loop.
@@ -159,13 +115,11 @@ try {
   result.stats = stats.split('\n').filter((l) => /^istio_(requests_total|tcp_connections_opened_total)\{/.test(l));
 } catch (err) {
   result.error = (err as Error).message;
-  result.proxyStderr = proxyErr;
+  result.proxyStderr = proxy.stderr();
 } finally {
-  proxy.kill('SIGTERM');
-  await new Promise((r) => (proxy.exitCode !== null ? r(undefined) : proxy.once('exit', r)));
+  await proxy.stop();
   await api.close();
   for (const s of servers) s.close();
-  fs.rmSync(dir, { recursive: true, force: true });
 }
 process.stdout.write(JSON.stringify(result) + '\n');
 process.exit(0);

@@ -1,0 +1,119 @@
+/**
+ * A real `tern-proxy` process bootstrapped to a control plane, as a user starts one: the
+ * bootstrap file (Envoy's shape: node metadata, admin, ADS over the static `xds` cluster) and the
+ * process, ready once its admin answers /ready and the control plane's listeners are bound.
+ */
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import type { JsonObject } from '@tern/xds';
+
+const root = path.resolve(import.meta.dirname, '../..');
+
+export function sidecarBootstrap(o: { id: string; metadata: JsonObject; xdsAddress: string; adminPort: number }): JsonObject {
+  const [xdsHost, xdsPort] = o.xdsAddress.split(':');
+  return {
+    node: { id: o.id, cluster: String(o.metadata.WORKLOAD_NAME ?? o.id), metadata: o.metadata },
+    admin: { address: { socket_address: { address: '127.0.0.1', port_value: o.adminPort } } },
+    dynamic_resources: {
+      ads_config: { api_type: 'GRPC', transport_api_version: 'V3', grpc_services: [{ envoy_grpc: { cluster_name: 'xds' } }] },
+      cds_config: { ads: {}, resource_api_version: 'V3' },
+      lds_config: { ads: {}, resource_api_version: 'V3' },
+    },
+    static_resources: {
+      clusters: [{
+        name: 'xds',
+        type: 'STATIC',
+        connect_timeout: '1s',
+        load_assignment: { cluster_name: 'xds', endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: xdsHost!, port_value: Number(xdsPort) } } } }] }] },
+        typed_extension_protocol_options: {
+          'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
+            '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
+            explicit_http_config: { http2_protocol_options: {} },
+          },
+        },
+      }],
+    },
+  };
+}
+
+export interface Sidecar {
+  process: ChildProcess;
+  adminPort: number;
+  /** The proxy's last stderr output (for failure messages). */
+  stderr(): string;
+  stop(): Promise<void>;
+}
+
+/** One HTTP/1.1 request on a fresh connection; the body as text. */
+export function httpGet(port: number, urlPath: string, headers: Record<string, string> = {}, host = '127.0.0.1'): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host, port, path: urlPath, headers, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode!, body, headers: res.headers }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function until(check: () => Promise<boolean>, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      if (await check()) return;
+    } catch {
+      // not up yet
+    }
+    if (Date.now() > deadline) throw new Error(`${what} not met within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * Starts the sidecar and waits until it is ready with the listener named `waitForListener` (from
+ * the control plane) bound.
+ */
+export async function startSidecar(o: { id: string; metadata: JsonObject; xdsAddress: string; adminPort: number; waitForListener: string; spawn?: SpawnOptions; env?: NodeJS.ProcessEnv }): Promise<Sidecar> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tern-sidecar-'));
+  const file = path.join(dir, 'bootstrap.json');
+  fs.writeFileSync(file, JSON.stringify(sidecarBootstrap(o)));
+  fs.chmodSync(dir, 0o755);
+  const child = spawn(process.execPath, ['--import', 'tsx', 'apps/proxy/src/main.ts', '--bootstrap', file, '--stats-port', 'off'], {
+    cwd: root,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, TERN_LOG_LEVEL: 'warn', ...o.env },
+    ...o.spawn,
+  });
+  let err = '';
+  child.stderr!.on('data', (d) => (err = (err + d).slice(-4000)));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await until(async () => (await httpGet(o.adminPort, '/ready')).status === 200, 20_000, 'proxy ready');
+    await until(async () => (await httpGet(o.adminPort, '/listeners')).body.includes(o.waitForListener), 10_000, `listener ${o.waitForListener}`);
+  } catch (e) {
+    await stop();
+    throw new Error(`${(e as Error).message}; proxy stderr: ${err}`);
+  }
+  return { process: child, adminPort: o.adminPort, stderr: () => err, stop };
+}
