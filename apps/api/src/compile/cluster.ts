@@ -230,7 +230,7 @@ function transportSocket(svc: ServiceModel, port: PortModel, tls: ClientTLSSetti
 }
 
 /** `inbound|PORT||`: the local app, a static endpoint on loopback. */
-export function inboundCluster(servicePort: number, appPort: number, port: PortModel): JsonObject {
+export function inboundCluster(servicePort: number, appPort: number, port: PortModel, services: JsonObject[]): JsonObject {
   const name = clusterName({ direction: 'inbound', port: servicePort });
   const cluster: JsonObject = {
     name,
@@ -241,6 +241,8 @@ export function inboundCluster(servicePort: number, appPort: number, port: PortM
       cluster_name: name,
       endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: appPort } } } }] }],
     },
+    // Istio's shape: {host, name, namespace} of each service this port serves.
+    metadata: { filter_metadata: { istio: { services } } },
   };
   if (port.h2) cluster['typed_extension_protocol_options'] = { 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': { '@type': EXTENSION_TYPE_URL.httpProtocolOptions, explicit_http_config: { http2_protocol_options: {} } } };
   return cluster;

@@ -361,7 +361,17 @@ class Prepared implements PreparedMesh {
 
   private inbound(proxy: ProxyIdentity, _view: ClientView, workload: WorkloadRow | undefined, listeners: Map<string, JsonObject>, clusters: Map<string, JsonObject>): void {
     const ports = new Map<number, PortModel>();
-    for (const svc of this.ownServices(proxy, workload)) for (const p of svc.ports) if (!ports.has(p.number)) ports.set(p.number, p);
+    // Istio names the services behind an inbound cluster in its metadata: the sidecar's inbound
+    // metrics take destination_service from it (the cluster name carries no host).
+    const services = new Map<number, JsonObject[]>();
+    for (const svc of this.ownServices(proxy, workload)) {
+      for (const p of svc.ports) {
+        if (!ports.has(p.number)) ports.set(p.number, p);
+        let list = services.get(p.number);
+        if (!list) services.set(p.number, (list = []));
+        list.push({ host: svc.host, name: svc.name, namespace: svc.namespace });
+      }
+    }
     const chains: JsonObject[] = [];
     const address = workload?.addresses[0] ?? '0.0.0.0';
     for (const [number, port] of [...ports].sort(([a], [b]) => a - b)) {
@@ -378,7 +388,8 @@ class Prepared implements PreparedMesh {
         const name = `${address}_${listenPort}`;
         listeners.set(name, this.listeners.get(`in|${name}|${number}|${port.http}`, () => listener(name, address, listenPort, [{ filters: filters(`inbound_${name}`) }], 'INBOUND')));
       }
-      clusters.set(cname, this.clusters.get(`${cname}#${appPort}#${port.h2}`, () => inboundCluster(number, appPort, port)));
+      const behind = services.get(number)!;
+      clusters.set(cname, this.clusters.get(`${cname}#${appPort}#${port.h2}#${JSON.stringify(behind)}`, () => inboundCluster(number, appPort, port, behind)));
     }
     if (proxy.interception === 'REDIRECT') {
       clusters.set('InboundPassthroughCluster', this.clusters.get('InboundPassthroughCluster', () => passthroughCluster('InboundPassthroughCluster')));
