@@ -54,9 +54,28 @@ interface Ack {
 
 const wallNow = () => performance.timeOrigin + performance.now();
 
+/**
+ * How `npm start` runs the control plane — environment assignments (malloc tuning) and node flags
+ * (V8 heap settings) before the entry point: the control plane under test runs the same way.
+ */
+function startCommand(): { env: Record<string, string>; flags: string[] } {
+  const start = (JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts.start ?? '';
+  const words = start.trim().split(/\s+/);
+  const env: Record<string, string> = {};
+  while (words.length > 0 && /^[A-Z_][A-Z0-9_]*=/.test(words[0]!)) {
+    const w = words.shift()!;
+    env[w.slice(0, w.indexOf('='))] = w.slice(w.indexOf('=') + 1);
+  }
+  if (words[0] !== 'node' || words.at(-1) !== 'apps/api/src/main.ts') throw new Error(`bench:xds: expected the start script to be "[VAR=value …] node [flags] apps/api/src/main.ts", found "${start}"`);
+  return { env, flags: words.slice(1, -1) };
+}
+
 interface Stats {
   rssMb: number;
   heapMb: number;
+  heapTotalMb: number;
+  externalMb: number;
+  arrayBuffersMb: number;
   cpuMs: number;
 }
 
@@ -134,6 +153,8 @@ interface Result {
   idleRssMb: number;
   heapMb: number;
   idleHeapMb: number;
+  /** process.memoryUsage() of the control plane (MB, after full collections), for the JSON output. */
+  memory: { idle: Stats; after: Stats };
 }
 const results: Result[] = [];
 
@@ -156,8 +177,9 @@ for (const count of proxyCounts) {
       await seeder.close();
     }
     cp = new ControlPlane(
-      spawn(process.execPath, ['--expose-gc', '--import', 'tsx', path.join(here, 'xds/control-plane.ts'), JSON.stringify(dbConfig)], {
+      spawn(process.execPath, [...startCommand().flags, '--expose-gc', path.join(here, 'xds/control-plane.ts'), JSON.stringify(dbConfig)], {
         cwd: root,
+        env: { ...process.env, ...startCommand().env },
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       }),
     );
@@ -250,6 +272,7 @@ for (const count of proxyCounts) {
       heapMb: after.heapMb,
       idleRssMb: idle.rssMb,
       idleHeapMb: idle.heapMb,
+      memory: { idle, after },
       cpuMsPerChange: (after.cpuMs - before.cpuMs) / (2 * rounds),
     });
     console.error(`${count} proxies done`);

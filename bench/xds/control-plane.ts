@@ -3,13 +3,18 @@
 // through the same API call a request would make. Its RSS, heap and CPU are then its own, not the
 // seeding's. Talks to the parent over the IPC channel:
 //   parent -> child  {type: 'apply', id, objects} | {type: 'stats'} | {type: 'close'}
-//   child -> parent  {type: 'ready', address} | {type: 'applied', id, error?} | {type: 'stats', rssMb, heapMb, cpuMs} | {type: 'closed'}
+//   child -> parent  {type: 'ready', address} | {type: 'applied', id, error?} | {type: 'stats', rssMb, heapMb, ...} | {type: 'closed'}
 //
-//   node --import tsx bench/xds/control-plane.ts CONFIG_JSON   (dataDir, databaseUrl)
+//   node [the node flags of `npm start`] --expose-gc bench/xds/control-plane.ts CONFIG_JSON   (dataDir, databaseUrl)
+//
+// For finding where memory goes: BENCH_HEAP_SNAPSHOT=dir writes a heap snapshot at every stats
+// request (idle, before and after the timed changes); BENCH_MEM_TRACE=1 prints the peak RSS, heap
+// and ArrayBuffer memory of every second to stderr.
 process.env.TERN_LOG_LEVEL ??= 'warn';
 const { createApp } = await import('../../apps/api/src/app.ts');
 const { loadConfig } = await import('../../apps/api/src/config.ts');
 const { items, ACTOR } = await import('../lib/mesh.ts');
+const v8 = await import('node:v8');
 
 type Msg = { type: 'apply'; id: number; objects: unknown[] } | { type: 'stats' } | { type: 'close' };
 
@@ -42,9 +47,24 @@ function stats() {
   gc?.();
   gc?.();
   const mem = process.memoryUsage();
-  return { type: 'stats', rssMb: mem.rss / 1024 / 1024, heapMb: mem.heapUsed / 1024 / 1024, cpuMs: (cpu.user + cpu.system) / 1000 };
+  const mb = (n: number) => n / 1024 / 1024;
+  if (process.env.BENCH_HEAP_SNAPSHOT) v8.writeHeapSnapshot(`${process.env.BENCH_HEAP_SNAPSHOT}/control-plane-${Date.now()}.heapsnapshot`);
+  return { type: 'stats', rssMb: mb(mem.rss), heapMb: mb(mem.heapUsed), heapTotalMb: mb(mem.heapTotal), externalMb: mb(mem.external), arrayBuffersMb: mb(mem.arrayBuffers), cpuMs: (cpu.user + cpu.system) / 1000 };
 }
 
+if (process.env.BENCH_MEM_TRACE) {
+  // Sampled, so a peak between two samples is missed; good enough to see what grows when.
+  let peak = { ab: 0, ext: 0, heap: 0, rss: 0 };
+  setInterval(() => {
+    const m = process.memoryUsage();
+    peak = { ab: Math.max(peak.ab, m.arrayBuffers), ext: Math.max(peak.ext, m.external), heap: Math.max(peak.heap, m.heapUsed), rss: Math.max(peak.rss, m.rss) };
+  }, 20).unref();
+  setInterval(() => {
+    const f = (n: number) => (n / 1048576).toFixed(0);
+    process.stderr.write(`mem peak: rss ${f(peak.rss)} heapUsed ${f(peak.heap)} external ${f(peak.ext)} arrayBuffers ${f(peak.ab)}\n`);
+    peak = { ab: 0, ext: 0, heap: 0, rss: 0 };
+  }, 1000).unref();
+}
 process.on('message', (m: Msg) => {
   if (m.type === 'apply') {
     app.resources.apply(items(m.objects), 'apply', ACTOR).then(

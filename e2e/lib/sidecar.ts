@@ -88,12 +88,12 @@ async function until(check: () => Promise<boolean>, ms: number, what: string): P
  * Starts the sidecar and waits until it is ready with the listener named `waitForListener` (from
  * the control plane) bound.
  */
-export async function startSidecar(o: { id: string; metadata: JsonObject; xdsAddress: string; adminPort: number; waitForListener: string; spawn?: SpawnOptions; env?: NodeJS.ProcessEnv }): Promise<Sidecar> {
+export async function startSidecar(o: { id: string; metadata: JsonObject; xdsAddress: string; adminPort: number; waitForListener: string; spawn?: SpawnOptions; env?: Record<string, string>; args?: string[] }): Promise<Sidecar> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tern-sidecar-'));
   const file = path.join(dir, 'bootstrap.json');
   fs.writeFileSync(file, JSON.stringify(sidecarBootstrap(o)));
   fs.chmodSync(dir, 0o755);
-  const child = spawn(process.execPath, ['--import', 'tsx', 'apps/proxy/src/main.ts', '--bootstrap', file, '--stats-port', 'off'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'apps/proxy/src/main.ts', '--bootstrap', file, '--stats-port', 'off', ...(o.args ?? [])], {
     cwd: root,
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, TERN_LOG_LEVEL: 'warn', ...o.env },

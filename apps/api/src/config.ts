@@ -25,6 +25,15 @@ export interface Config {
   xdsDebounceMaxMs: number;
   /** This replica's name in proxy status (which replica holds which proxy). */
   replicaId: string;
+  /** Telemetry (docs/telemetry.md): how often ingested reports are written (batched upserts). */
+  telemetryFlushMs: number;
+  /** The report interval the control plane asks sidecars for (0: leave theirs, default 5 s). */
+  telemetryReportIntervalMs: number;
+  /** How long 1-minute rollups are kept (hours), and 1-hour rollups (days). */
+  telemetryMinuteRetentionHours: number;
+  telemetryHourRetentionDays: number;
+  /** How often hour rollups are recomputed and old rows deleted. */
+  telemetryRollupIntervalMs: number;
 }
 
 function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0): number {
@@ -58,5 +67,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     xdsDebounceMs: int(env, 'TERN_XDS_DEBOUNCE_MS', 100),
     xdsDebounceMaxMs: int(env, 'TERN_XDS_DEBOUNCE_MAX_MS', 1000),
     replicaId: env.TERN_REPLICA_ID?.trim() || `${os.hostname()}-${process.pid}`,
+    telemetryFlushMs: int(env, 'TERN_TELEMETRY_FLUSH_MS', 2000, 10),
+    telemetryReportIntervalMs: int(env, 'TERN_TELEMETRY_REPORT_INTERVAL_MS', 0),
+    telemetryMinuteRetentionHours: int(env, 'TERN_TELEMETRY_MINUTE_RETENTION_HOURS', 24, 1),
+    telemetryHourRetentionDays: int(env, 'TERN_TELEMETRY_HOUR_RETENTION_DAYS', 30, 1),
+    telemetryRollupIntervalMs: int(env, 'TERN_TELEMETRY_ROLLUP_INTERVAL_SECONDS', 300, 1) * 1000,
   };
 }

@@ -1,5 +1,5 @@
 import { credentials } from '@grpc/grpc-js';
-import { TYPE_URL, type Json, type JsonObject } from '@tern/xds';
+import { TYPE_URL, type JsonObject } from '@tern/xds';
 import { AdsClient } from './ads/client.ts';
 import { startAdmin, startStats, type AdminServer } from './admin/server.ts';
 import type { Bootstrap } from './config/bootstrap.ts';
@@ -8,6 +8,8 @@ import { Engine } from './dataplane/engine.ts';
 import type { PeerIdentity } from './dataplane/headers.ts';
 import { ListenerManager } from './dataplane/listeners.ts';
 import type { Logger } from './log.ts';
+import { identityFromNodeMetadata } from './telemetry/identity.ts';
+import { TelemetryReporter } from './telemetry/reporter.ts';
 
 export interface ProxyOptions {
   bootstrap: Bootstrap;
@@ -20,6 +22,10 @@ export interface ProxyOptions {
   /** Drain period on shutdown and for removed listeners (default 5 s). */
   drainMs?: number;
   accessLog?: boolean;
+  /** Telemetry push to the control plane every this many ms (default TERN_TELEMETRY_INTERVAL_MS or 5000; 0 = off). */
+  telemetryIntervalMs?: number;
+  /** Fixed telemetry boot id (tests); random per process by default. */
+  telemetryBootId?: string;
 }
 
 export interface RunningProxy {
@@ -29,31 +35,25 @@ export interface RunningProxy {
   admin: AdminServer;
   stats: AdminServer | undefined;
   ads: AdsClient | undefined;
+  telemetry: TelemetryReporter | undefined;
   /** Stop accepting, let in-flight requests finish within the drain period, close everything. */
   shutdown(): Promise<void>;
 }
 
 /** Istio's node metadata → who this sidecar fronts (metrics source/destination labels). */
-export function identityFromNode(metadata: JsonObject): PeerIdentity {
-  const str = (v: Json | undefined) => (typeof v === 'string' ? v : '');
-  const labels = (typeof metadata.LABELS === 'object' && metadata.LABELS !== null && !Array.isArray(metadata.LABELS) ? metadata.LABELS : {}) as JsonObject;
-  const app = str(labels['service.istio.io/canonical-name']) || str(labels.app) || str(labels['app.kubernetes.io/name']);
-  const version = str(labels['service.istio.io/canonical-revision']) || str(labels.version) || str(labels['app.kubernetes.io/version']);
-  return {
-    workload: str(metadata.WORKLOAD_NAME) || 'unknown',
-    namespace: str(metadata.NAMESPACE) || 'unknown',
-    app: app || 'unknown',
-    version: version || 'unknown',
-    // A principal is only claimed once mTLS proves it; plaintext meshes report "unknown" (Istio).
-    principal: '',
-  };
+export function identityFromNode(metadata: JsonObject, nodeId = ''): PeerIdentity {
+  return identityFromNodeMetadata(metadata, nodeId);
 }
 
 export async function runProxy(o: ProxyOptions): Promise<RunningProxy> {
+  const envInterval = process.env.TERN_TELEMETRY_INTERVAL_MS;
+  if (envInterval && (!/^\d+$/.test(envInterval) || (Number(envInterval) > 0 && Number(envInterval) < 10))) {
+    throw new Error(`TERN_TELEMETRY_INTERVAL_MS must be 0 (off) or a number of milliseconds >= 10, got "${envInterval}"`);
+  }
   const b = o.bootstrap;
   const log = o.log;
   const store = new ConfigStore({ staticResources: b.staticResources, onListenerError: (err) => log.error({ err }, 'snapshot listener failed') });
-  const engine = new Engine({ snapshot: () => store.snapshot, self: identityFromNode(b.node.metadata), accessLog: o.accessLog ?? false, lb: store.lb });
+  const engine = new Engine({ snapshot: () => store.snapshot, self: identityFromNode(b.node.metadata, b.node.id), accessLog: o.accessLog ?? false, lb: store.lb });
   const drainMs = o.drainMs ?? 5000;
   const listeners = new ListenerManager(engine, log, drainMs);
   let draining = false;
@@ -102,14 +102,31 @@ export async function runProxy(o: ProxyOptions): Promise<RunningProxy> {
     }).start();
   }
 
+  let telemetry: TelemetryReporter | undefined;
+  const telemetryMs = o.telemetryIntervalMs ?? (envInterval ? Number(envInterval) : undefined);
+  if (ads && telemetryMs !== 0) {
+    const client = ads;
+    telemetry = new TelemetryReporter({
+      metrics: engine.metrics,
+      nodeId: b.node.id,
+      server: () => client.status().server,
+      credentials: b.ads!.target.tls ? credentials.createSsl() : credentials.createInsecure(),
+      ...(telemetryMs !== undefined ? { intervalMs: telemetryMs } : {}),
+      ...(o.telemetryBootId ? { bootId: o.telemetryBootId } : {}),
+      logger: log.child({ component: 'telemetry' }),
+    }).start();
+  }
+
   let shuttingDown: Promise<void> | undefined;
   return {
-    store, engine, listeners, admin, stats, ads,
+    store, engine, listeners, admin, stats, ads, telemetry,
     shutdown() {
       shuttingDown ??= (async () => {
         draining = true;
         log.info({ drainMs }, 'draining');
         await listeners.close(drainMs);
+        // The last counts go out before the connection does.
+        await telemetry?.close();
         await ads?.close();
         engine.close();
         await admin.close();

@@ -3,3 +3,4 @@ export * from './json.ts';
 export * from './types.ts';
 export * from './names.ts';
 export * from './ads.ts';
+export * from './telemetry.ts';

@@ -3,6 +3,7 @@ import { resourcesRouter } from './routers/resources.ts';
 import { historyRouter } from './routers/history.ts';
 import { registryRouter } from './routers/registry.ts';
 import { proxiesRouter } from './routers/proxies.ts';
+import { graphRouter } from './routers/graph.ts';
 import { authRouter, tokensRouter, usersRouter } from './routers/auth.ts';
 
 export const appRouter = router({
@@ -13,6 +14,7 @@ export const appRouter = router({
   users: usersRouter,
   tokens: tokensRouter,
   proxies: proxiesRouter,
+  graph: graphRouter,
 });
 
 export type AppRouter = typeof appRouter;

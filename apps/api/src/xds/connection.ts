@@ -8,7 +8,7 @@ import {
 } from '@tern/xds';
 import type { ProxyIdentity, ProxyResources } from '../compile/types.ts';
 import type { PreparedMesh } from '../compile/types.ts';
-import { EMPTY_RESOURCES, TYPES, canonicalIndex, canonicalName, encode, reuseUnchangedResources, typeByUrl, typeVersion, wildcardView, type TypeInfo } from './resources.ts';
+import { EMPTY_RESOURCES, TYPES, canonicalIndex, canonicalName, encode, reuseUnchangedResources, subscriptionSet, typeByUrl, typeVersion, wildcardView, type TypeInfo } from './resources.ts';
 
 // One ADS stream's protocol state: per type the subscription, what was sent (with its version and
 // nonce), what was ACKed or NACKed. No I/O here: the server feeds requests and mesh updates in and
@@ -28,7 +28,7 @@ export interface TypeState {
   /** A request for this type arrived: only then is anything sent for it. */
   requested: boolean;
   wildcard: boolean;
-  /** Canonical (percent-decoded) names. */
+  /** Canonical (percent-decoded) names. State of the world replaces the set and never changes it (it may be shared); delta changes its own. */
   subscribed: Set<string>;
   /** State of the world: what the last response carried. Delta: what the client has, by our account. Keyed by canonical name. */
   sent: Map<string, SentResource>;
@@ -213,8 +213,12 @@ export class SotwConnection extends Connection<DiscoveryRequest, DiscoveryRespon
 
     const names = (req.resource_names ?? []).map(canonicalName);
     const wildcard = names.includes('*') || (names.length === 0 && type.fullState);
-    const subscribed = new Set(names.filter((n) => n !== '*'));
-    const added = (wildcard && !st.wildcard) || (!wildcard && [...subscribed].some((n) => !st.subscribed.has(n)));
+    const subscribed = subscriptionSet(
+      names.filter((n) => n !== '*'),
+      this.desired[type.key],
+      st.subscribed,
+    );
+    const added = (wildcard && !st.wildcard) || (!wildcard && subscribed !== st.subscribed && [...subscribed].some((n) => !st.subscribed.has(n)));
     if (added || wildcard !== st.wildcard || subscribed.size !== st.subscribed.size) st.basis = undefined;
     const first = !st.requested;
     st.requested = true;

@@ -86,6 +86,47 @@ export function canonicalIndex(m: ReadonlyMap<string, JsonObject>): Map<string, 
   return idx;
 }
 
+/** Every canonical name of a resource map, as a set (built once per map and shared: never mutated). */
+const nameSets = new WeakMap<ReadonlyMap<string, JsonObject>, Set<string>>();
+
+function canonicalNameSet(m: ReadonlyMap<string, JsonObject>): Set<string> {
+  let set = nameSets.get(m);
+  if (!set) nameSets.set(m, (set = new Set(canonicalIndex(m).keys())));
+  return set;
+}
+
+/**
+ * A state-of-the-world subscription (canonical names, without "*") as a set that is only ever
+ * replaced, never changed. Names arrive decoded afresh with every request, a hundred or more per
+ * proxy (EDS: one per cluster), and a thousand proxies would each hold copies: this returns `prev`
+ * when the names are the same, the set of `m`'s names when they are all of them (the usual EDS
+ * subscription), else a new set holding `m`'s own strings where it has the name.
+ */
+export function subscriptionSet(names: readonly string[], m: ReadonlyMap<string, JsonObject>, prev: Set<string>): Set<string> {
+  let same = true;
+  for (const n of names) if (!prev.has(n)) {
+    same = false;
+    break;
+  }
+  if (same && new Set(names).size === prev.size) return prev;
+  const idx = canonicalIndex(m);
+  const all = canonicalNameSet(m);
+  if (names.length >= all.size) {
+    let every = true;
+    for (const n of names) if (!all.has(n)) {
+      every = false;
+      break;
+    }
+    if (every && new Set(names).size === all.size) return all;
+  }
+  const out = new Set<string>();
+  for (const n of names) {
+    const own = idx.get(n);
+    out.add(own === n ? own : n);
+  }
+  return out;
+}
+
 /** A wildcard subscriber's view of a resource map: canonical name -> entry (built once per map, shared by every proxy holding the map). */
 const wildcardViews = new WeakMap<ReadonlyMap<string, JsonObject>, ReadonlyMap<string, { name: string; json: JsonObject }>>();
 

@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import { adsServiceDefinition, type AdsStream, type DeltaAdsStream, type NodeMessage } from '@tern/xds';
+import { adsServiceDefinition, type AdsStream, type DeltaAdsStream, type DiscoveryResponse, type NodeMessage } from '@tern/xds';
 import type { CompileOptions, PrepareMesh, ProxyIdentity } from '../compile/types.ts';
 import type { PrismaClient } from '../generated/prisma/client.ts';
 import type { ChangeFeed } from '../store/changes.ts';
@@ -10,6 +10,7 @@ import { DeltaConnection, SotwConnection, type AnyConnection, type Push, type Re
 import { ConvergenceTracker, type ConvergenceRecord } from './convergence.ts';
 import { MeshTracker, type MeshUpdate } from './mesh.ts';
 import { TYPES, type ResourceType } from './resources.ts';
+import { encodeDiscoveryResponse } from './response-encoding.ts';
 import { proxyStatusView, type ProxyStatusView } from './status.ts';
 import { ProxyStatusStore } from './status-store.ts';
 
@@ -32,7 +33,17 @@ export interface XdsOptions {
   statusFlushMs?: number;
   statusHeartbeatMs?: number;
   statusStaleMs?: number;
+  /** Streams that may have a response being written at once (default DEFAULT_MAX_CONCURRENT_WRITES). */
+  maxConcurrentWrites?: number;
 }
+
+/**
+ * Istio throttles pushes likewise (PILOT_PUSH_THROTTLE, 100). A response is serialized only when
+ * its write starts and its bytes are held until the transport took them: a change reaching every
+ * proxy would otherwise serialize a response per proxy at once (about 100 KB each for a proxy that
+ * sees 50 services), and the malloc'd buffers, freed a moment later, stay in the process's RSS.
+ */
+export const DEFAULT_MAX_CONCURRENT_WRITES = 100;
 
 export interface ProxyConfigDump {
   id: string;
@@ -46,6 +57,22 @@ export interface ProxyConfigDump {
 interface Live {
   conn: AnyConnection;
   call: AdsStream | DeltaAdsStream;
+  /** Responses not yet handed to the stream, in order. */
+  queue: Push<unknown>[];
+  /** A response of this stream is being written (it holds one of the server's write slots). */
+  writing: boolean;
+  /** In `waitingForSlot`. */
+  waiting: boolean;
+  ended: boolean;
+}
+
+/** The ADS service, its state-of-the-world responses encoded by encodeDiscoveryResponse (anything else by protobufjs). */
+function serviceDefinition(): grpc.ServiceDefinition {
+  const def = adsServiceDefinition();
+  const sotw = def.StreamAggregatedResources!;
+  const fallback = sotw.responseSerialize;
+  const responseSerialize = (res: DiscoveryResponse) => encodeDiscoveryResponse(res) ?? fallback(res);
+  return { ...def, StreamAggregatedResources: { ...sotw, responseSerialize } };
 }
 
 export class XdsServer {
@@ -60,9 +87,16 @@ export class XdsServer {
   private readonly calls = new Set<grpc.ServerDuplexStream<unknown, unknown>>();
   private unsubscribeMesh: (() => void) | undefined;
   private closing = false;
+  private readonly maxWrites: number;
+  private writes = 0;
+  /** Streams with queued responses, waiting for a write slot (FIFO). */
+  private readonly waitingForSlot: Live[] = [];
+  private waitingHead = 0;
   address: string | undefined;
 
   private compiler: XdsCompiler | undefined;
+  /** More gRPC services served next to ADS on the same port (telemetry); add before start(). */
+  readonly extraServices: { definition: grpc.ServiceDefinition; implementation: grpc.UntypedServiceImplementation }[] = [];
 
   /** `compiler` may be a loader: it is only needed once the server starts. */
   constructor(
@@ -71,6 +105,7 @@ export class XdsServer {
     private readonly compilerSource: XdsCompiler | (() => Promise<XdsCompiler>),
     readonly opts: XdsOptions,
   ) {
+    this.maxWrites = Math.max(1, opts.maxConcurrentWrites ?? DEFAULT_MAX_CONCURRENT_WRITES);
     const prepare: PrepareMesh = (mesh, revision, options) => this.compiler!.prepareMesh(mesh, revision, options);
     this.mesh = new MeshTracker(prisma, changes, prepare, { debounceMs: opts.debounceMs, debounceMaxMs: opts.debounceMaxMs, compile: opts.compile });
     this.status = new ProxyStatusStore(prisma, {
@@ -91,11 +126,14 @@ export class XdsServer {
     await this.mesh.start();
     this.unsubscribeMesh = this.mesh.onUpdate((u) => this.onMeshUpdate(u));
     this.status.start();
-    const server = new grpc.Server({ 'grpc.keepalive_time_ms': 30_000, 'grpc.keepalive_permit_without_calls': 1 });
-    server.addService(adsServiceDefinition(), {
+    // Channelz is on by default in grpc-js and keeps trackers and traces per socket and call; nothing
+    // here serves the channelz service.
+    const server = new grpc.Server({ 'grpc.keepalive_time_ms': 30_000, 'grpc.keepalive_permit_without_calls': 1, 'grpc.enable_channelz': 0 });
+    server.addService(serviceDefinition(), {
       StreamAggregatedResources: (call: AdsStream) => this.serve(call, new SotwConnection(this.opts.replicaId)),
       DeltaAggregatedResources: (call: DeltaAdsStream) => this.serve(call, new DeltaConnection(this.opts.replicaId)),
     });
+    for (const extra of this.extraServices) server.addService(extra.definition, extra.implementation);
     const hostPart = host.includes(':') ? `[${host}]` : host;
     const bound = await new Promise<number>((resolve, reject) =>
       server.bindAsync(`${hostPart}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
@@ -138,7 +176,7 @@ export class XdsServer {
       call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'control plane replica shutting down' });
       return;
     }
-    const l: Live = { conn, call: call as unknown as Live['call'] };
+    const l: Live = { conn, call: call as unknown as Live['call'], queue: [], writing: false, waiting: false, ended: false };
     const anyCall = call as unknown as grpc.ServerDuplexStream<unknown, unknown>;
     this.calls.add(anyCall);
     let done = false;
@@ -202,6 +240,9 @@ export class XdsServer {
   }
 
   private dropped(l: Live) {
+    l.ended = true;
+    l.queue.length = 0;
+    this.writeDone(l);
     if (!this.live.delete(l.conn.connId)) return;
     xdsConnectedProxies.dec();
     this.convergence.disconnected(l.conn.connId);
@@ -227,12 +268,61 @@ export class XdsServer {
   }
 
   private send(l: Live, push: Push<unknown>) {
-    if ((l.call as { cancelled?: boolean }).cancelled || l.call.destroyed) return;
-    xdsPushesTotal.inc({ type: push.type.short.toLowerCase() });
-    (l.call as grpc.ServerDuplexStream<unknown, unknown>).write(push.response);
     if (l.conn.encodeErrors.length) {
       for (const e of l.conn.encodeErrors.splice(0)) logger.error({ proxy: l.conn.proxyId, ...e }, 'xds: a compiled resource does not encode; left out');
     }
+    if (l.ended || (l.call as { cancelled?: boolean }).cancelled || l.call.destroyed) return;
+    // State of the world: a response not yet written is superseded by a newer one of its type
+    // (which carries the whole state); it goes to the end, after the types it may depend on.
+    if (l.conn.protocol === 'sotw') {
+      const i = l.queue.findIndex((q) => q.type === push.type);
+      if (i >= 0) l.queue.splice(i, 1);
+    }
+    l.queue.push(push);
+    this.pump(l);
+  }
+
+  /** Starts the stream's next response if it has none being written and a write slot is free, else queues the stream for a slot. */
+  private pump(l: Live) {
+    if (l.writing || l.ended || !l.queue.length) return;
+    if (this.writes >= this.maxWrites || this.waitingHead < this.waitingForSlot.length) {
+      if (!l.waiting) {
+        l.waiting = true;
+        this.waitingForSlot.push(l);
+      }
+      return;
+    }
+    this.write(l);
+  }
+
+  private write(l: Live) {
+    const push = l.queue.shift()!;
+    l.writing = true;
+    this.writes++;
+    xdsPushesTotal.inc({ type: push.type.short.toLowerCase() });
+    // The callback runs once the transport took the bytes (or the stream failed); a stream that
+    // ends meanwhile releases its slot in `dropped`.
+    (l.call as grpc.ServerDuplexStream<unknown, unknown>).write(push.response, () => this.writeDone(l));
+  }
+
+  private writeDone(l: Live) {
+    if (!l.writing) return;
+    l.writing = false;
+    this.writes--;
+    // Streams that waited go first; this one queues behind them.
+    while (this.writes < this.maxWrites && this.waitingHead < this.waitingForSlot.length) {
+      const next = this.waitingForSlot[this.waitingHead++]!;
+      next.waiting = false;
+      if (!next.writing && !next.ended && next.queue.length) this.write(next);
+    }
+    if (this.waitingHead === this.waitingForSlot.length) {
+      this.waitingForSlot.length = 0;
+      this.waitingHead = 0;
+    } else if (this.waitingHead > 1024 && this.waitingHead * 2 > this.waitingForSlot.length) {
+      this.waitingForSlot.splice(0, this.waitingHead);
+      this.waitingHead = 0;
+    }
+    this.pump(l);
   }
 
   private onMeshUpdate(u: MeshUpdate) {

@@ -15,6 +15,9 @@ export interface StatusStoreOptions {
   expireMs?: number;
 }
 
+/** Rows per INSERT of a status flush (a row is ~1.3 KB of JSON). */
+export const STATUS_ROWS_PER_STATEMENT = 100;
+
 export interface StoredProxyStatus {
   view: ProxyStatusView;
   replicaId: string;
@@ -160,12 +163,16 @@ export class ProxyStatusStore {
       rows.push({ proxyId, replicaId: this.opts.replicaId, namespace: v.namespace, status: v });
     }
     try {
-      if (rows.length) {
-        // One statement for the whole batch, whatever its size.
+      // A statement per STATUS_ROWS_PER_STATEMENT rows. Prisma (client and pg adapter) keeps the
+      // arguments of its last 100 debug calls, DEBUG set or not: one statement for 1,000 proxies
+      // (~1.3 MB of JSON) kept ~10 such batches alive; smaller ones keep fewer bytes and make no
+      // megabyte-sized buffers.
+      for (let i = 0; i < rows.length; i += STATUS_ROWS_PER_STATEMENT) {
+        const batch = rows.slice(i, i + STATUS_ROWS_PER_STATEMENT);
         await this.prisma.$executeRaw`
           INSERT INTO "ProxyStatus" ("proxyId", "replicaId", "namespace", "status", "updatedAt")
           SELECT x."proxyId", x."replicaId", x."namespace", x."status", now()
-          FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS x("proxyId" text, "replicaId" text, "namespace" text, "status" jsonb)
+          FROM jsonb_to_recordset(${JSON.stringify(batch)}::jsonb) AS x("proxyId" text, "replicaId" text, "namespace" text, "status" jsonb)
           ON CONFLICT ("proxyId") DO UPDATE
           SET "replicaId" = EXCLUDED."replicaId", "namespace" = EXCLUDED."namespace", "status" = EXCLUDED."status", "updatedAt" = now()`;
       }

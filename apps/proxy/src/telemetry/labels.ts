@@ -82,7 +82,7 @@ export class LabelCache {
 
   private inboundSet(peer: PeerIdentity | undefined, cluster: ClusterConfig | undefined): LabelSet {
     const s = this.self;
-    const svc = serviceOf(cluster);
+    const svc = inboundServiceOf(cluster, s);
     return {
       reporter: 'destination',
       source_workload: peer?.workload || UNKNOWN, source_workload_namespace: peer?.namespace || UNKNOWN,
@@ -91,9 +91,9 @@ export class LabelCache {
       source_app: peer?.app || UNKNOWN, source_version: peer?.version || UNKNOWN,
       destination_workload: s.workload, destination_workload_namespace: s.namespace, destination_principal: s.principal || UNKNOWN,
       destination_app: s.app, destination_version: s.version,
-      destination_service: svc.host === UNKNOWN ? s.workload : svc.host,
-      destination_service_name: svc.name === UNKNOWN ? s.app : svc.name,
-      destination_service_namespace: svc.namespace === UNKNOWN ? s.namespace : svc.namespace,
+      destination_service: svc.host,
+      destination_service_name: svc.name,
+      destination_service_namespace: svc.namespace,
       connection_security_policy: 'none',
     };
   }
@@ -106,6 +106,46 @@ export function serviceOf(cluster: ClusterConfig | undefined): { host: string; n
   if (!host) return { host: cluster && !key ? cluster.name : UNKNOWN, name: cluster && !key ? cluster.name : UNKNOWN, namespace: UNKNOWN };
   const parts = host.split('.');
   return { host, name: parts[0] ?? host, namespace: parts.length > 1 && parts[1] ? parts[1] : UNKNOWN };
+}
+
+/**
+ * The service an inbound request was addressed to. Istio reads it from the inbound cluster's
+ * metadata (`filter_metadata.istio.services[0]`); the cluster name `inbound|9080||` carries no
+ * host, so without that metadata the service is the proxy's own canonical service in its
+ * namespace (`<app>.<namespace>.svc.cluster.local`, Kubernetes' naming), and only without an app
+ * label the workload name.
+ */
+export function inboundServiceOf(cluster: ClusterConfig | undefined, self: PeerIdentity): { host: string; name: string; namespace: string } {
+  const fromMeta = clusterServiceMeta(cluster);
+  if (fromMeta) return fromMeta;
+  if (cluster) {
+    const key = parseClusterName(cluster.name);
+    // A non-Istio cluster name (a static bootstrap's own naming) is the service as-is.
+    if (!key) return serviceOf(cluster);
+    if (key.host) return serviceOf(cluster);
+  }
+  const ns = self.namespace && self.namespace !== UNKNOWN ? self.namespace : UNKNOWN;
+  if (self.app && self.app !== UNKNOWN) {
+    return { host: ns === UNKNOWN ? self.app : `${self.app}.${ns}.svc.${DOMAIN_SUFFIX}`, name: self.app, namespace: ns };
+  }
+  return { host: self.workload || UNKNOWN, name: self.workload || UNKNOWN, namespace: ns };
+}
+
+const DOMAIN_SUFFIX = 'cluster.local';
+
+/** `metadata.filter_metadata.istio.services[0]` = {host, name, namespace}, as Istio writes it on clusters. */
+function clusterServiceMeta(cluster: ClusterConfig | undefined): { host: string; name: string; namespace: string } | undefined {
+  const md = cluster?.metadata as { filter_metadata?: { istio?: { services?: Json } } } | undefined;
+  const services = md?.filter_metadata?.istio?.services;
+  if (!Array.isArray(services)) return undefined;
+  const first = services[0] as { host?: Json; name?: Json; namespace?: Json } | undefined;
+  if (!first || typeof first.host !== 'string' || !first.host) return undefined;
+  const parts = first.host.split('.');
+  return {
+    host: first.host,
+    name: typeof first.name === 'string' && first.name ? first.name : (parts[0] ?? first.host),
+    namespace: typeof first.namespace === 'string' && first.namespace ? first.namespace : parts.length > 1 && parts[1] ? parts[1] : UNKNOWN,
+  };
 }
 
 /**

@@ -34,7 +34,7 @@ const BASE_ORDER: (keyof LabelSet)[] = [
   'destination_service', 'destination_service_name', 'destination_service_namespace',
 ];
 
-class Histogram {
+export class Histogram {
   readonly counts: Float64Array;
   sum = 0;
   count = 0;
@@ -54,20 +54,27 @@ class Histogram {
   }
 }
 
-class HttpSeries {
+export class HttpSeries {
   requests = 0;
   readonly duration = new Histogram(DURATION_BUCKETS);
   readonly requestBytes = new Histogram(BYTES_BUCKETS);
   readonly responseBytes = new Histogram(BYTES_BUCKETS);
-  constructor(readonly labels: string) {}
+  constructor(
+    readonly labels: string,
+    readonly base: LabelBase,
+    readonly protocol: RequestProtocol,
+    readonly code: number,
+    readonly flags: string,
+    readonly grpcStatus: number,
+  ) {}
 }
 
-class TcpSeries {
+export class TcpSeries {
   opened = 0;
   closed = 0;
   sent = 0;
   received = 0;
-  constructor(readonly labels: string) {}
+  constructor(readonly labels: string, readonly base: LabelBase, readonly flags: string) {}
 }
 
 /** An interned label base; callers keep it (per cluster/endpoint, per peer) and pass it per request. */
@@ -76,7 +83,7 @@ export class LabelBase {
   readonly plain = new Map<number, HttpSeries>();
   readonly flagged = new Map<string, HttpSeries>();
   readonly tcp = new Map<string, TcpSeries>();
-  constructor(readonly text: string, readonly policy: string) {}
+  constructor(readonly text: string, readonly policy: string, readonly set: Readonly<LabelSet>) {}
 }
 
 export type RequestProtocol = 'http' | 'grpc';
@@ -91,7 +98,7 @@ export class Metrics {
     for (const k of BASE_ORDER) text += `${k}="${escapeLabel(labels[k])}",`;
     let b = this.bases.get(text + labels.connection_security_policy);
     if (!b) {
-      b = new LabelBase(text, labels.connection_security_policy);
+      b = new LabelBase(text, labels.connection_security_policy, { ...labels });
       this.bases.set(text + labels.connection_security_policy, b);
     }
     return b;
@@ -139,7 +146,7 @@ export class Metrics {
   private tcpSeriesFor(base: LabelBase, flags: string): TcpSeries {
     let s = base.tcp.get(flags);
     if (!s) {
-      s = new TcpSeries(`{${base.text}request_protocol="tcp",response_flags="${escapeLabel(flags)}",connection_security_policy="${escapeLabel(base.policy)}"`);
+      s = new TcpSeries(`{${base.text}request_protocol="tcp",response_flags="${escapeLabel(flags)}",connection_security_policy="${escapeLabel(base.policy)}"`, base, flags);
       base.tcp.set(flags, s);
       this.tcpSeries.push(s);
     }
@@ -149,9 +156,15 @@ export class Metrics {
   private newHttpSeries(base: LabelBase, protocol: RequestProtocol, code: number, flags: string, grpcStatus: number): HttpSeries {
     const s = new HttpSeries(
       `{${base.text}request_protocol="${protocol}",response_code="${code}",response_flags="${escapeLabel(flags)}",grpc_response_status="${grpcStatus < 0 ? '' : grpcStatus}",connection_security_policy="${escapeLabel(base.policy)}"`,
+      base, protocol, code, flags, grpcStatus,
     );
     this.httpSeries.push(s);
     return s;
+  }
+
+  /** Every series so far (live objects: read them synchronously, e.g. to build a telemetry report). */
+  series(): { http: readonly HttpSeries[]; tcp: readonly TcpSeries[] } {
+    return { http: this.httpSeries, tcp: this.tcpSeries };
   }
 
   /** Prometheus text exposition format 0.0.4. */

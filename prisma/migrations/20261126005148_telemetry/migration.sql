@@ -1,0 +1,104 @@
+-- CreateTable
+CREATE TABLE "TelemetryEdge" (
+    "id" SERIAL NOT NULL,
+    "key" TEXT NOT NULL,
+    "srcWorkload" TEXT NOT NULL,
+    "srcNamespace" TEXT NOT NULL,
+    "srcPrincipal" TEXT NOT NULL,
+    "srcApp" TEXT NOT NULL,
+    "srcVersion" TEXT NOT NULL,
+    "dstService" TEXT NOT NULL,
+    "dstWorkload" TEXT NOT NULL,
+    "dstNamespace" TEXT NOT NULL,
+    "dstApp" TEXT NOT NULL,
+    "dstVersion" TEXT NOT NULL,
+    "codeClass" TEXT NOT NULL,
+    "protocol" TEXT NOT NULL,
+    "mtls" BOOLEAN NOT NULL,
+    "createdAt" TIMESTAMPTZ(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+
+    CONSTRAINT "TelemetryEdge_pkey" PRIMARY KEY ("id")
+);
+
+-- CreateTable
+CREATE TABLE "TelemetryMinute" (
+    "bucket" TIMESTAMPTZ(0) NOT NULL,
+    "edgeId" INTEGER NOT NULL,
+    "requests" INTEGER NOT NULL DEFAULT 0,
+    "errors" INTEGER NOT NULL DEFAULT 0,
+    "bytesIn" BIGINT NOT NULL DEFAULT 0,
+    "bytesOut" BIGINT NOT NULL DEFAULT 0,
+    "durationSumMs" DOUBLE PRECISION NOT NULL DEFAULT 0,
+    "d0" INTEGER NOT NULL DEFAULT 0,
+    "d1" INTEGER NOT NULL DEFAULT 0,
+    "d2" INTEGER NOT NULL DEFAULT 0,
+    "d3" INTEGER NOT NULL DEFAULT 0,
+    "d4" INTEGER NOT NULL DEFAULT 0,
+    "d5" INTEGER NOT NULL DEFAULT 0,
+    "d6" INTEGER NOT NULL DEFAULT 0,
+    "d7" INTEGER NOT NULL DEFAULT 0,
+    "d8" INTEGER NOT NULL DEFAULT 0,
+    "d9" INTEGER NOT NULL DEFAULT 0,
+    "d10" INTEGER NOT NULL DEFAULT 0,
+    "d11" INTEGER NOT NULL DEFAULT 0,
+    "d12" INTEGER NOT NULL DEFAULT 0,
+    "d13" INTEGER NOT NULL DEFAULT 0,
+    "d14" INTEGER NOT NULL DEFAULT 0,
+    "d15" INTEGER NOT NULL DEFAULT 0,
+    "d16" INTEGER NOT NULL DEFAULT 0,
+    "d17" INTEGER NOT NULL DEFAULT 0,
+    "d18" INTEGER NOT NULL DEFAULT 0,
+    "d19" INTEGER NOT NULL DEFAULT 0,
+
+    CONSTRAINT "TelemetryMinute_pkey" PRIMARY KEY ("bucket","edgeId")
+);
+
+-- CreateTable
+CREATE TABLE "TelemetryHour" (
+    "bucket" TIMESTAMPTZ(0) NOT NULL,
+    "edgeId" INTEGER NOT NULL,
+    "requests" INTEGER NOT NULL DEFAULT 0,
+    "errors" INTEGER NOT NULL DEFAULT 0,
+    "bytesIn" BIGINT NOT NULL DEFAULT 0,
+    "bytesOut" BIGINT NOT NULL DEFAULT 0,
+    "durationSumMs" DOUBLE PRECISION NOT NULL DEFAULT 0,
+    "d0" INTEGER NOT NULL DEFAULT 0,
+    "d1" INTEGER NOT NULL DEFAULT 0,
+    "d2" INTEGER NOT NULL DEFAULT 0,
+    "d3" INTEGER NOT NULL DEFAULT 0,
+    "d4" INTEGER NOT NULL DEFAULT 0,
+    "d5" INTEGER NOT NULL DEFAULT 0,
+    "d6" INTEGER NOT NULL DEFAULT 0,
+    "d7" INTEGER NOT NULL DEFAULT 0,
+    "d8" INTEGER NOT NULL DEFAULT 0,
+    "d9" INTEGER NOT NULL DEFAULT 0,
+    "d10" INTEGER NOT NULL DEFAULT 0,
+    "d11" INTEGER NOT NULL DEFAULT 0,
+    "d12" INTEGER NOT NULL DEFAULT 0,
+    "d13" INTEGER NOT NULL DEFAULT 0,
+    "d14" INTEGER NOT NULL DEFAULT 0,
+    "d15" INTEGER NOT NULL DEFAULT 0,
+    "d16" INTEGER NOT NULL DEFAULT 0,
+    "d17" INTEGER NOT NULL DEFAULT 0,
+    "d18" INTEGER NOT NULL DEFAULT 0,
+    "d19" INTEGER NOT NULL DEFAULT 0,
+
+    CONSTRAINT "TelemetryHour_pkey" PRIMARY KEY ("bucket","edgeId")
+);
+
+-- CreateTable
+CREATE TABLE "TelemetryCursor" (
+    "proxyId" TEXT NOT NULL,
+    "bootId" TEXT NOT NULL,
+    "seq" INTEGER NOT NULL,
+    "values" JSONB NOT NULL,
+    "updatedAt" TIMESTAMPTZ(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+
+    CONSTRAINT "TelemetryCursor_pkey" PRIMARY KEY ("proxyId")
+);
+
+-- CreateIndex
+CREATE UNIQUE INDEX "TelemetryEdge_key_key" ON "TelemetryEdge"("key");
+
+-- CreateIndex
+CREATE INDEX "TelemetryCursor_updatedAt_idx" ON "TelemetryCursor"("updatedAt");
