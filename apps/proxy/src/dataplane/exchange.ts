@@ -20,7 +20,7 @@ import { upstreamErrorFlag } from './upstream.ts';
 import type { FastRequest } from './h1-fast.ts';
 import { headerLines } from './h1-parser.ts';
 import { H1Conn, type UpstreamUser } from './h1-upstream.ts';
-import { admit, release } from './resilience/admission.ts';
+import { admit, release, type Ticket, type UpstreamKind } from './resilience/admission.ts';
 import { localOriginOf, reportAttempt } from './resilience/outlier.ts';
 import { idleClock, unwatchIdle, watchIdle, type IdleStream } from './stream-idle.ts';
 
@@ -119,9 +119,16 @@ export class Exchange implements UpstreamUser, IdleStream {
   bodyDone = false;
   /** Counted in the fault filter's active faults. */
   faulted = false;
+  /** Circuit-breaker slots of this request (resilience/admission.ts). */
+  admission: Ticket | undefined = undefined;
+  /** The attempt admission lets go (sendAttempt). */
+  attemptKind: UpstreamKind = 'fast';
+  attemptOut: OutgoingHttpHeaders | undefined = undefined;
   /** Stream idle timeout (stream-idle.ts): last activity on the coarse clock, and the limit. */
   lastActive = 0;
   idleMs = 0;
+  idlePrev: IdleStream | undefined = undefined;
+  idleNext: IdleStream | undefined = undefined;
 
   status = 0;
   flags = '-';
@@ -353,18 +360,25 @@ export class Exchange implements UpstreamUser, IdleStream {
     const proto = cluster.upstreamProtocol === 'downstream' ? (this.down === Down.H2 ? 'http2' : 'http1') : cluster.upstreamProtocol;
     // Circuit breakers: sent now, queued for a connection, or answered 503 UO (resilience/admission.ts).
     const kind = proto === 'http2' && this.down !== Down.Raw ? 'h2' : this.down === Down.Fast ? 'fast' : this.down === Down.Raw ? 'raw' : 'agent';
-    admit(this, kind, () => {
-      this.tries++;
-      this.upFinished = false;
-      const vh = this.vh;
-      if (vh !== undefined && vh.includeAttemptCountInRequest) out['x-envoy-attempt-count'] = String(this.tries);
-      this.upStart = performance.now();
-      if (kind === 'h2') this.sendH2(out);
-      else if (kind === 'fast') this.sendFast(out);
-      else this.sendH1(out);
-      if (this.downBodyless || (this.tries > 1 && this.bodyDone)) this.startTimer();
-    });
+    this.attemptKind = kind;
+    this.attemptOut = out;
+    admit(this, kind, sendAttempt);
     if (this.downBodyless) this.startTimer();
+  }
+
+  /** Sends the attempt prepared in attempt() (called by admission, now or once a connection frees up). */
+  sendAttempt(): void {
+    const out = this.attemptOut!;
+    const kind = this.attemptKind;
+    this.tries++;
+    this.upFinished = false;
+    const vh = this.vh;
+    if (vh !== undefined && vh.includeAttemptCountInRequest) out['x-envoy-attempt-count'] = String(this.tries);
+    this.upStart = performance.now();
+    if (kind === 'h2') this.sendH2(out);
+    else if (kind === 'fast') this.sendFast(out);
+    else this.sendH1(out);
+    if (this.downBodyless || (this.tries > 1 && this.bodyDone)) this.startTimer();
   }
 
   // ------------------------------------------------------------ resilience (faults, CORS, retries)
@@ -982,7 +996,7 @@ export class Exchange implements UpstreamUser, IdleStream {
     if (this.done) return;
     this.done = true;
     this.clearTimer();
-    if (this.idleMs > 0) unwatchIdle(this);
+    unwatchIdle(this);
     if (downstreamReset && !this.downEnded && this.flags === '-') this.flags = 'DC';
     if (!this.upFinished) {
       this.upFinished = true;
@@ -1005,6 +1019,10 @@ export class Exchange implements UpstreamUser, IdleStream {
 // ------------------------------------------------------------ event handlers (this = emitter)
 
 function noop(): void {}
+
+function sendAttempt(ex: Exchange): void {
+  ex.sendAttempt();
+}
 
 function onReqData(this: Tagged<Readable>, chunk: Buffer): void {
   const ex = this[kEx]!;

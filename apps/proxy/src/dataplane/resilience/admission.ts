@@ -33,16 +33,21 @@ export interface AdmissionSubject {
   readonly upFast?: H1Conn | undefined;
   readonly upReq?: ClientRequest | undefined;
   localReply(status: number, flag: string, body: string, extra?: OutgoingHttpHeaders): void;
+  /** This request's slots, kept on the request itself: a WeakMap entry per request costs the GC. */
+  admission: Ticket | undefined;
 }
+
+/** Sends `ex`'s request (a function of the request, so no closure is made per request). */
+type Send = (ex: AdmissionSubject) => void;
 
 interface Waiting {
   readonly ex: AdmissionSubject;
   readonly kind: UpstreamKind;
-  readonly send: () => void;
+  readonly send: Send;
   readonly ticket: Ticket;
 }
 
-interface Ticket {
+export interface Ticket {
   readonly b: ClusterBreakers;
   readonly priority: Priority;
   /** Holds an active-request slot (max_requests). */
@@ -52,7 +57,6 @@ interface Ticket {
   waiting: Waiting | undefined;
 }
 
-const tickets = new WeakMap<AdmissionSubject, Ticket>();
 
 function releasePending(t: Ticket): void {
   if (!t.pending) return;
@@ -142,7 +146,7 @@ function overflow(ex: AdmissionSubject, t: Ticket): void {
 }
 
 /** Takes the active-request slot (once per request) and sends. False on overflow (answered). */
-function start(ex: AdmissionSubject, t: Ticket, send: () => void): boolean {
+function start(ex: AdmissionSubject, t: Ticket, send: Send): boolean {
   if (!t.active) {
     if (!t.b.tryRequest(t.priority)) {
       overflow(ex, t);
@@ -150,12 +154,12 @@ function start(ex: AdmissionSubject, t: Ticket, send: () => void): boolean {
     }
     t.active = true;
   }
-  send();
+  send(ex);
   return true;
 }
 
 /** Sends on a new connection; the request stays pending until that connection is connected. */
-function connectThenStart(ex: AdmissionSubject, t: Ticket, send: () => void, kind: UpstreamKind): void {
+function connectThenStart(ex: AdmissionSubject, t: Ticket, send: Send, kind: UpstreamKind): void {
   if (!start(ex, t, send)) return;
   const done = () => releasePending(t);
   if (kind === 'fast') {
@@ -181,12 +185,16 @@ function whenConnected(s: Socket, cb: () => void): void {
  * 503 UO. `send` must open the upstream request synchronously (it takes the idle connection or
  * opens the new one admission counted on). release(ex) must follow once, when the request ends.
  */
-export function admit(ex: AdmissionSubject, kind: UpstreamKind, send: () => void, priority: Priority = 'default'): void {
+export function admit<T extends AdmissionSubject>(ex: T, kind: UpstreamKind, send: (ex: T) => void, priority: Priority = 'default'): void {
+  admitAny(ex, kind, send as Send, priority);
+}
+
+function admitAny(ex: AdmissionSubject, kind: UpstreamKind, send: Send, priority: Priority): void {
   const engine = ex.ctx.engine;
   const cluster = ex.cluster!;
   const b = engine.breakers.for(cluster);
-  let t = tickets.get(ex);
-  if (!t) tickets.set(ex, (t = { b, priority, active: false, pending: false, waiting: undefined }));
+  let t = ex.admission;
+  if (!t) ex.admission = t = { b, priority, active: false, pending: false, waiting: undefined };
   if (kind === 'h2' || kind === 'raw') {
     start(ex, t, send);
     return;
@@ -214,9 +222,9 @@ export function admit(ex: AdmissionSubject, kind: UpstreamKind, send: () => void
 
 /** The request ended (Exchange.finish): frees its pending or active-request slot. */
 export function release(ex: AdmissionSubject): void {
-  const t = tickets.get(ex);
+  const t = ex.admission;
   if (!t) return;
-  tickets.delete(ex);
+  ex.admission = undefined;
   if (t.waiting) {
     queues.get(t.b)?.remove(t.waiting);
     t.waiting = undefined;
