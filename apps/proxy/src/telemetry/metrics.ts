@@ -4,29 +4,15 @@
  * only produced on scrape.
  */
 
-/** Istio's request duration buckets (milliseconds). */
-export const DURATION_BUCKETS = [0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000];
+import { TELEMETRY_DURATION_BOUNDS, type TelemetryLabels } from '@tern/xds';
+
+/** Istio's request duration buckets (milliseconds): the ones reported to the control plane. */
+export const DURATION_BUCKETS = TELEMETRY_DURATION_BOUNDS;
 /** Istio's size buckets: 1 to 10^9, by factors of ten. */
 export const BYTES_BUCKETS = [1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000];
 
 /** The labels fixed for a (reporter, source, destination) triple: everything but the outcome. */
-export interface LabelSet {
-  reporter: 'source' | 'destination';
-  source_workload: string;
-  source_workload_namespace: string;
-  source_principal: string;
-  source_app: string;
-  source_version: string;
-  destination_workload: string;
-  destination_workload_namespace: string;
-  destination_principal: string;
-  destination_app: string;
-  destination_version: string;
-  destination_service: string;
-  destination_service_name: string;
-  destination_service_namespace: string;
-  connection_security_policy: string;
-}
+export type LabelSet = TelemetryLabels;
 
 const BASE_ORDER: (keyof LabelSet)[] = [
   'reporter', 'source_workload', 'source_workload_namespace', 'source_principal', 'source_app', 'source_version',
@@ -38,7 +24,7 @@ export class Histogram {
   readonly counts: Float64Array;
   sum = 0;
   count = 0;
-  constructor(readonly bounds: number[]) {
+  constructor(readonly bounds: readonly number[]) {
     this.counts = new Float64Array(bounds.length);
   }
   observe(v: number): void {
