@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { BrowserContext, Page } from 'playwright-core';
-import { ADMIN_PASSWORD, artifactsDir, connectProxy, seedTelemetry, ensureBuilt, eventually, launchBrowser, startApi, startConsole, type Console, type TestApi } from './harness.ts';
+import { ADMIN_PASSWORD, artifactsDir, connectProxy, seedTelemetry, ensureBuilt, eventually, launchBrowser, startApi, startConsole, type Console, type TestApi } from './lib/console-harness.ts';
 
 // The console in a real browser against a real control plane. One browser, one console, one API
 // for the file; tests run in order and build on each other's writes (history needs changes).

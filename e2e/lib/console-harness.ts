@@ -4,10 +4,10 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium, type BrowserContext } from 'playwright-core';
-import { startTestApi, ADMIN_PASSWORD, type TestApi } from '../../api/test/helpers.ts';
-import { SotwClient, TYPE_URL, node, eventually } from '../../api/test/xds-fixtures.ts';
-import { writeRows } from '../../api/src/telemetry/store.ts';
-import { BUCKETS, type RollupRow } from '../../api/src/telemetry/rows.ts';
+import { startTestApi, ADMIN_PASSWORD, type TestApi } from '../../apps/api/test/helpers.ts';
+import { SotwClient, TYPE_URL, node, eventually } from '../../apps/api/test/xds-fixtures.ts';
+import { writeRows } from '../../apps/api/src/telemetry/store.ts';
+import { BUCKETS, type RollupRow } from '../../apps/api/src/telemetry/rows.ts';
 
 // The console's browser tests: a real control plane (fresh PGlite database, ADS server), the
 // production build of the console (`next start`) pointed at it, and Debian's Chromium.
@@ -17,8 +17,8 @@ import { BUCKETS, type RollupRow } from '../../api/src/telemetry/rows.ts';
 
 export { ADMIN_PASSWORD, eventually, type TestApi };
 
-const webDir = path.resolve(import.meta.dirname, '..');
-const repoRoot = path.resolve(webDir, '../..');
+const repoRoot = path.resolve(import.meta.dirname, '../..');
+const webDir = path.join(repoRoot, 'apps/web');
 const nextBin = path.join(repoRoot, 'node_modules/next/dist/bin/next');
 export const artifactsDir = path.join(repoRoot, 'test-artifacts', 'console');
 export const CHROMIUM = process.env.TERN_CHROMIUM ?? '/usr/bin/chromium';

@@ -1,9 +1,9 @@
 // Benchmark (not a test): the graph page with ~2,000 nodes and 4,000 edges of synthetic telemetry.
 // Prints the time from navigation to the first nodes drawn and the frame rate while panning.
 // npm run bench:console   (needs the console build and /usr/bin/chromium)
-import { startApi, startConsole, launchBrowser, ensureBuilt, ADMIN_PASSWORD } from './harness.ts';
-import { writeRows } from '../../api/src/telemetry/store.ts';
-import { BUCKETS, type RollupRow } from '../../api/src/telemetry/rows.ts';
+import { startApi, startConsole, launchBrowser, ensureBuilt, ADMIN_PASSWORD } from '../e2e/lib/console-harness.ts';
+import { writeRows } from '../apps/api/src/telemetry/store.ts';
+import { BUCKETS, type RollupRow } from '../apps/api/src/telemetry/rows.ts';
 
 const N = 2000, M = 4000;
 ensureBuilt();
