@@ -36,7 +36,8 @@ export async function createApp(config: Config): Promise<App> {
   // Prisma's query compiler is a 4.5 MB WebAssembly module. V8 would also compile its hot functions
   // with TurboFan, in the background: 40-60 MB more RSS for a compiler that runs once per query
   // shape (its plans are cached). Baseline (Liftoff) code only. Must run before the module compiles.
-  setFlagsFromString('--liftoff-only');
+  // Not with the embedded database: PGlite's whole executor is WebAssembly and needs optimized code.
+  if (config.databaseUrl) setFlagsFromString('--liftoff-only');
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   const analyzeFn: AnalyzeFn = (input) => analyze(input as Parameters<typeof analyze>[0], { domainSuffix: config.domainSuffix });
   const resources = new ResourceStore(db.prisma, analyzeFn);
