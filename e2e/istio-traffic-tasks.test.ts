@@ -1,10 +1,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import net from 'node:net';
 import { startTestApi, type TestApi } from '../apps/api/test/helpers.ts';
 import { eventually } from '../apps/api/test/xds-fixtures.ts';
-import { freePort, httpGet, startSidecar, type Sidecar } from './lib/sidecar.ts';
+import { freePort, httpGet, startApp, startSidecar, type Sidecar } from './lib/sidecar.ts';
 
 // Istio's traffic-management tasks as a user runs them: resources written from Istio's
 // documentation, applied through the REST API, compiled by the control plane, enforced by a real
@@ -23,14 +22,13 @@ const seen = new Map<string, { hosts: string[]; flaky: number }>();
 async function app(name: string, behaviour: (req: http.IncomingMessage, res: http.ServerResponse, state: { hosts: string[]; flaky: number }) => void): Promise<number> {
   const state = { hosts: [] as string[], flaky: 0 };
   seen.set(name, state);
-  const s = http.createServer((req, res) => {
+  const { server, port } = await startApp((req, res) => {
     req.resume();
     state.hosts.push(String(req.headers.host));
     behaviour(req, res, state);
   });
-  servers.push(s);
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  return (s.address() as net.AddressInfo).port;
+  servers.push(server);
+  return port;
 }
 
 /** reviews: /slow answers after 2 s, /flaky fails every other request with 503, /hold takes 30 ms. */

@@ -1,10 +1,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import net from 'node:net';
 import { startTestApi, type TestApi } from '../apps/api/test/helpers.ts';
 import { eventually } from '../apps/api/test/xds-fixtures.ts';
-import { freePort, httpGet, startSidecar, type Sidecar } from './lib/sidecar.ts';
+import { freePort, httpGet, startApp, startSidecar, type Sidecar } from './lib/sidecar.ts';
 
 // The whole path as a user runs it: a control plane with its ADS server, a real `tern-proxy`
 // process bootstrapped to it (local mode: an HTTP forward-proxy port and a Consul-style upstream
@@ -16,14 +15,13 @@ let proxy: Sidecar | undefined;
 const servers: http.Server[] = [];
 
 async function app(version: string): Promise<number> {
-  const s = http.createServer((req, res) => {
+  const { server, port } = await startApp((req, res) => {
     req.resume();
     res.setHeader('content-type', 'text/plain');
     res.end(`reviews-${version} ${req.headers['x-request-id'] ? 'with-request-id' : 'no-request-id'}`);
   });
-  servers.push(s);
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  return (s.address() as net.AddressInfo).port;
+  servers.push(server);
+  return port;
 }
 
 const get = httpGet;

@@ -1,11 +1,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import net from 'node:net';
 import { startTestApi, type TestApi } from '../apps/api/test/helpers.ts';
 import { eventually } from '../apps/api/test/xds-fixtures.ts';
 import type { JsonObject } from '@tern/xds';
-import { freePort, startSidecar as spawnSidecar, type Sidecar } from './lib/sidecar.ts';
+import { freePort, startApp, startSidecar as spawnSidecar, type Sidecar } from './lib/sidecar.ts';
 
 // The telemetry pipeline end to end: two real `tern-proxy` processes (productpage-v1 calling
 // reviews-v1 through its upstream port; reviews-v1's sidecar in front of the app), pushing their
@@ -52,7 +51,7 @@ let appPort = 0;
 
 before(async () => {
   api = await startTestApi({ xdsDebounceMs: 20, xdsDebounceMaxMs: 200, telemetryFlushMs: 100 }, undefined, { xds: true });
-  appServer = http.createServer((req, res) => {
+  ({ server: appServer, port: appPort } = await startApp((req, res) => {
     const u = new URL(req.url ?? '/', 'http://x');
     const ms = Number(u.searchParams.get('ms') ?? 0);
     const status = u.pathname === '/fail' ? 503 : 200;
@@ -60,9 +59,7 @@ before(async () => {
       res.writeHead(status, { 'content-type': 'text/plain' });
       res.end(status === 200 ? 'ok' : 'failed');
     }, ms);
-  });
-  await new Promise<void>((r) => appServer.listen(0, '127.0.0.1', () => r()));
-  appPort = (appServer.address() as net.AddressInfo).port;
+  }));
   const ok = (r: { status: number; body: unknown }) => assert.equal(r.status, 200, JSON.stringify(r.body));
   ok(await api.rest('PUT', '/api/v1/registry/services/default/reviews', { namespace: 'default', name: 'reviews', ports: [{ number: 9080, protocol: 'HTTP', name: 'http' }] }));
   ok(await api.rest('PUT', '/api/v1/registry/workloads/default/reviews-v1', { namespace: 'default', name: 'reviews-v1', labels: { app: 'reviews', version: 'v1' }, addresses: ['127.0.0.1'], ports: { '9080': reviewsInboundPort } }));

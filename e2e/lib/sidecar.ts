@@ -62,6 +62,13 @@ export function httpGet(port: number, urlPath: string, headers: Record<string, s
   });
 }
 
+/** An app on loopback (or `host`): its server (to close) and port. */
+export async function startApp(handler: http.RequestListener, host = '127.0.0.1', port = 0): Promise<{ server: http.Server; port: number }> {
+  const server = http.createServer(handler);
+  await new Promise<void>((r) => server.listen(port, host, () => r()));
+  return { server, port: (server.address() as net.AddressInfo).port };
+}
+
 export function freePort(): Promise<number> {
   return new Promise((resolve) => {
     const s = net.createServer().listen(0, '127.0.0.1', () => {

@@ -100,19 +100,10 @@ export const seriesQuerySchema = z
   });
 export type SeriesQuery = z.infer<typeof seriesQuerySchema>;
 
-export const seriesPointSchema = z.object({
-  t: z.string(),
-  requests: z.number(),
-  rps: z.number(),
-  errors: z.number(),
-  errorPercent: z.number(),
-  p50: z.number().nullable(),
-  p95: z.number().nullable(),
-  p99: z.number().nullable(),
-  bytesIn: z.number(),
-  bytesOut: z.number(),
-  mtlsShare: z.number(),
-});
+/** One step of a golden-metric series: an edge's figures over that step. */
+export const seriesPointSchema = z
+  .object({ t: z.string() })
+  .extend(graphEdgeSchema.pick({ requests: true, rps: true, errors: true, errorPercent: true, p50: true, p95: true, p99: true, bytesIn: true, bytesOut: true, mtlsShare: true }).shape);
 export type SeriesPoint = z.infer<typeof seriesPointSchema>;
 
 export const seriesResponseSchema = z.object({

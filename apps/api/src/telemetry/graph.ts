@@ -1,27 +1,12 @@
 import { healthOf, type GraphEdge, type GraphGranularity, type GraphNode } from '@tern/shared';
 import { quantile } from './quantile.ts';
+import type { RollupKey, RollupValues } from './rows.ts';
 
 // Pure: aggregated rollup rows -> graph nodes and edges at a granularity.
 
 /** One row of the graph query: a (source, destination, protocol) aggregate over the window. */
-export interface EdgeAggregate {
-  srcWorkload: string;
-  srcNamespace: string;
-  srcApp: string;
-  srcVersion: string;
-  dstService: string;
-  dstWorkload: string;
-  dstNamespace: string;
-  dstApp: string;
-  dstVersion: string;
-  protocol: string;
-  requests: number;
-  errors: number;
-  mtlsRequests: number;
-  bytesIn: number;
-  bytesOut: number;
-  d: number[];
-}
+export type EdgeAggregate = Omit<RollupKey, 'srcPrincipal' | 'codeClass' | 'mtls'> &
+  Pick<RollupValues, 'requests' | 'errors' | 'bytesIn' | 'bytesOut' | 'd'> & { mtlsRequests: number };
 
 const UNKNOWN = 'unknown';
 const PASSTHROUGH = new Set(['PassthroughCluster', 'InboundPassthroughCluster']);
