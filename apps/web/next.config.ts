@@ -6,6 +6,8 @@ import type { NextConfig } from 'next';
 const config: NextConfig = {
   reactStrictMode: true,
   poweredByHeader: false,
+  // Several builds side by side (parallel test runs): TERN_WEB_DIST_DIR names this one's output.
+  distDir: process.env.TERN_WEB_DIST_DIR ?? '.next',
   // Type checking is `npm run typecheck` at the repo root (apps/web/tsconfig.json); repeating it in
   // every `next build` would add ~20 s to CI for nothing.
   typescript: { ignoreBuildErrors: true },

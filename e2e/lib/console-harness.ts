@@ -22,6 +22,8 @@ const webDir = path.join(repoRoot, 'apps/web');
 const nextBin = path.join(repoRoot, 'node_modules/next/dist/bin/next');
 export const artifactsDir = path.join(repoRoot, 'test-artifacts', 'console');
 export const CHROMIUM = process.env.TERN_CHROMIUM ?? '/usr/bin/chromium';
+/** The console's build output (next.config.ts reads the same variable). */
+const distDir = path.join(webDir, process.env.TERN_WEB_DIST_DIR ?? '.next');
 
 function newestMtime(p: string): number {
   const st = fs.statSync(p);
@@ -36,7 +38,7 @@ function newestMtime(p: string): number {
  * tests with `npm run build:web`; locally an edit triggers a rebuild here, ~30-50 s).
  */
 export function ensureBuilt(): void {
-  const buildId = path.join(webDir, '.next', 'BUILD_ID');
+  const buildId = path.join(distDir, 'BUILD_ID');
   const sources = Math.max(newestMtime(path.join(webDir, 'src')), newestMtime(path.join(webDir, 'next.config.ts')), newestMtime(path.join(webDir, 'package.json')));
   if (fs.existsSync(buildId) && fs.statSync(buildId).mtimeMs >= sources) return;
   const r = spawnSync(process.execPath, [nextBin, 'build'], { cwd: webDir, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
