@@ -21,7 +21,7 @@
 //   BENCH_DATABASE_URL PostgreSQL server (else TERN_TEST_DATABASE_URL, else PGlite)
 //   BENCH_JSON         also write the results as JSON to this file
 //   BENCH_CPU_PROF     write the control plane's CPU profile (.cpuprofile) into this directory
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -66,8 +66,15 @@ function startCommand(): { env: Record<string, string>; flags: string[] } {
     const w = words.shift()!;
     env[w.slice(0, w.indexOf('='))] = w.slice(w.indexOf('=') + 1);
   }
-  if (words[0] !== 'node' || words.at(-1) !== 'apps/api/src/main.ts') throw new Error(`bench:xds: expected the start script to be "[VAR=value …] node [flags] apps/api/src/main.ts", found "${start}"`);
+  if (words[0] !== 'node' || words.at(-1) !== 'apps/api/dist/tern-api.mjs') throw new Error(`bench:xds: expected the start script to be "[VAR=value …] node [flags] apps/api/dist/tern-api.mjs", found "${start}"`);
   return { env, flags: words.slice(1, -1) };
+}
+
+/** The control plane under test, bundled as `npm start` bundles the control plane (prestart), next to that bundle (it finds node_modules from there). */
+function bundleControlPlane(): string {
+  const out = path.join(root, 'apps/api/dist/bench-control-plane.mjs');
+  execFileSync(process.execPath, [path.join(root, 'apps/api/scripts/bundle.mjs'), path.join(here, 'xds/control-plane.ts'), out], { stdio: 'inherit' });
+  return out;
 }
 
 interface Stats {
@@ -157,6 +164,7 @@ interface Result {
   memory: { idle: Stats; after: Stats };
 }
 const results: Result[] = [];
+const controlPlaneBundle = bundleControlPlane();
 
 for (const count of proxyCounts) {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tern-bench-'));
@@ -177,7 +185,7 @@ for (const count of proxyCounts) {
       await seeder.close();
     }
     cp = new ControlPlane(
-      spawn(process.execPath, [...startCommand().flags, '--expose-gc', path.join(here, 'xds/control-plane.ts'), JSON.stringify(dbConfig)], {
+      spawn(process.execPath, [...startCommand().flags, '--expose-gc', controlPlaneBundle, JSON.stringify(dbConfig)], {
         cwd: root,
         env: { ...process.env, ...startCommand().env },
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

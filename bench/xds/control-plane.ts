@@ -5,7 +5,8 @@
 //   parent -> child  {type: 'apply', id, objects} | {type: 'stats'} | {type: 'close'}
 //   child -> parent  {type: 'ready', address} | {type: 'applied', id, error?} | {type: 'stats', rssMb, heapMb, ...} | {type: 'closed'}
 //
-//   node [the node flags of `npm start`] --expose-gc bench/xds/control-plane.ts CONFIG_JSON   (dataDir, databaseUrl)
+//   node [the node flags of `npm start`] --expose-gc BUNDLE CONFIG_JSON   (dataDir, databaseUrl)
+// where BUNDLE is this file bundled as `npm start` bundles the control plane (bench/xds.ts builds it).
 //
 // For finding where memory goes: BENCH_HEAP_SNAPSHOT=dir writes a heap snapshot at every stats
 // request (idle, before and after the timed changes); BENCH_MEM_TRACE=1 prints the peak RSS, heap

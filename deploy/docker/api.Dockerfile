@@ -1,4 +1,4 @@
-# The Tern control plane. Runs the TypeScript sources with tsx (no build step), like `npm start`.
+# The Tern control plane, bundled into one module (apps/api/scripts/bundle.mjs) as `npm start` runs it.
 FROM node:20-bookworm-slim
 WORKDIR /app
 COPY package.json package-lock.json prisma.config.ts tsconfig.json ./
@@ -8,7 +8,7 @@ COPY packages ./packages
 COPY apps/api ./apps/api
 COPY apps/proxy/package.json ./apps/proxy/package.json
 COPY apps/web/package.json ./apps/web/package.json
-RUN npm ci --no-audit --no-fund && npm cache clean --force && mkdir /data && chown node /data
+RUN npm ci --no-audit --no-fund && npm cache clean --force && node apps/api/scripts/bundle.mjs && mkdir /data && chown node /data
 # Without DATABASE_URL the embedded database lives in /data (mount a volume there to keep it).
 ENV TERN_API_HOST=0.0.0.0 TERN_API_PORT=8080 TERN_XDS_HOST=0.0.0.0 TERN_XDS_PORT=15010 TERN_DATA_DIR=/data NODE_ENV=production
 VOLUME /data
@@ -20,4 +20,4 @@ USER node
 ENV MALLOC_MMAP_THRESHOLD_=131072 MALLOC_TRIM_THRESHOLD_=1048576
 # The node flags of `npm start` (package.json): a 4 MB young generation keeps the heap ~20 MB smaller
 # with a thousand proxies connected, for a few percent more collection work (docs/benchmarks.md).
-CMD ["node", "--max-semi-space-size=4", "--import", "tsx", "apps/api/src/main.ts"]
+CMD ["node", "--max-semi-space-size=4", "apps/api/dist/tern-api.mjs"]

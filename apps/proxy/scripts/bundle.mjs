@@ -1,8 +1,8 @@
 #!/usr/bin/env node
-// Bundles the proxy into one ES module (apps/proxy/dist/tern-proxy.mjs) run by plain `node`:
-// no TypeScript loader in memory or on the start-up path, which matters for a process that runs
-// next to every workload. Dependencies with native or data files stay external.
-import { build } from 'esbuild';
+// Bundles the proxy into one ES module (apps/proxy/dist/tern-proxy.mjs) run by plain `node`
+// (scripts/bundle-node.mjs says why), which matters for a process that runs next to every
+// workload. Small pure-JS dependencies are bundled too; those with data files stay external.
+import { bundleNode } from '../../../scripts/bundle-node.mjs';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,17 +22,10 @@ const inlineVersion = {
     });
   },
 };
-await build({
-  entryPoints: [path.join(app, 'src/main.ts')],
+await bundleNode({
+  entry: path.join(app, 'src/main.ts'),
   outfile: path.join(app, 'dist/tern-proxy.mjs'),
-  bundle: true,
-  platform: 'node',
-  target: 'node20',
-  format: 'esm',
-  sourcemap: true,
-  logLevel: 'warning',
   plugins: [inlineVersion],
   // protobufjs/@grpc read .proto files relative to their package at run time.
   external: ['@grpc/grpc-js', '@grpc/proto-loader', '@grpc/grpc-js-xds', 'protobufjs', 'pino', 'thread-stream', 'pino-pretty'],
-  banner: { js: "import { createRequire as __ternCreateRequire } from 'node:module'; const require = __ternCreateRequire(import.meta.url);" },
 });

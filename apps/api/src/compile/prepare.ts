@@ -59,6 +59,7 @@ class Prepared implements PreparedMesh {
   private readonly maps = new Interner<Map<string, JsonObject>>();
   /** Per identity (the server asks for the same proxy in this revision and, for changedSince, the next). */
   private readonly scopeOf = new WeakMap<ProxyIdentity, ServiceModel[]>();
+  private readonly changedFrom = new WeakMap<PreparedMesh, (proxy: ProxyIdentity) => boolean>();
 
   constructor(
     mesh: MeshSnapshot,
@@ -98,6 +99,13 @@ class Prepared implements PreparedMesh {
    * to equal output, so the server need not compile or push for it.
    */
   changedSince(previous: PreparedMesh): (proxy: ProxyIdentity) => boolean {
+    // Asked twice per change (warming ahead of the push, then the push): found once.
+    let verdict = this.changedFrom.get(previous);
+    if (!verdict) this.changedFrom.set(previous, (verdict = this.findChanges(previous)));
+    return verdict;
+  }
+
+  private findChanges(previous: PreparedMesh): (proxy: ProxyIdentity) => boolean {
     if (!(previous instanceof Prepared) || previous.options !== this.options) return () => true;
     const prev = previous;
     const hosts = changedHosts(prev.model, this.model);

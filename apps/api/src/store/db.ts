@@ -10,7 +10,17 @@ import { applyMigrations, pgExecutor, pgliteExecutor } from './migrate.ts';
 import { acquireDirLock } from './dir-lock.mjs';
 import { logger } from '../log.ts';
 
-export const MIGRATIONS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../prisma/migrations');
+/** The repository's prisma/migrations, found upwards from this module (a source file or the bundle in apps/api/dist). */
+export const MIGRATIONS_DIR = findUp(path.dirname(fileURLToPath(import.meta.url)), path.join('prisma', 'migrations'));
+
+/** Not found: the nearest candidate, so that reading it fails with the migrator's own message. */
+function findUp(from: string, rel: string): string {
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    const candidate = path.join(dir, rel);
+    if (fs.existsSync(candidate)) return candidate;
+    if (path.dirname(dir) === dir) return path.join(from, rel);
+  }
+}
 
 export type Notify = (payload: string) => void;
 

@@ -73,6 +73,17 @@ export class ConvergenceTracker {
     }
   }
 
+  /** A push sent within `withinMs` still awaits an answer from some proxy. */
+  inFlight(withinMs: number): boolean {
+    const since = Date.now() - withinMs;
+    for (let i = this.records.length - 1; i >= 0; i--) {
+      const o = this.records[i]!;
+      if (o.started < since) break;
+      if (o.pending.size > 0) return true;
+    }
+    return false;
+  }
+
   recent(limit = 200): ConvergenceRecord[] {
     return this.records.slice(-limit).reverse().map((o) => ({ ...o.record }));
   }

@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { adsServiceDefinition, type AdsStream, type DeltaAdsStream, type DiscoveryResponse, type NodeMessage } from '@tern/xds';
-import type { CompileOptions, PrepareMesh, ProxyIdentity } from '../compile/types.ts';
+import type { CompileOptions, PrepareMesh, PreparedMesh, ProxyIdentity } from '../compile/types.ts';
 import type { PrismaClient } from '../generated/prisma/client.ts';
 import type { ChangeFeed } from '../store/changes.ts';
 import { NotFoundError } from '../errors.ts';
@@ -44,6 +44,9 @@ export interface XdsOptions {
  * sees 50 services), and the malloc'd buffers, freed a moment later, stay in the process's RSS.
  */
 export const DEFAULT_MAX_CONCURRENT_WRITES = 100;
+
+/** A push older than this no longer holds status writes back (a proxy that never answers must not stall them). */
+const PUSH_IN_FLIGHT_MS = 2000;
 
 export interface ProxyConfigDump {
   id: string;
@@ -113,6 +116,7 @@ export class XdsServer {
       ...(opts.statusFlushMs !== undefined ? { flushMs: opts.statusFlushMs } : {}),
       ...(opts.statusHeartbeatMs !== undefined ? { heartbeatMs: opts.statusHeartbeatMs } : {}),
       ...(opts.statusStaleMs !== undefined ? { staleMs: opts.statusStaleMs } : {}),
+      busy: () => this.convergence.inFlight(PUSH_IN_FLIGHT_MS),
     });
   }
 
@@ -124,7 +128,12 @@ export class XdsServer {
   async start(host: string, port: number): Promise<string> {
     this.compiler = typeof this.compilerSource === 'function' ? await this.compilerSource() : this.compilerSource;
     await this.mesh.start();
-    this.unsubscribeMesh = this.mesh.onUpdate((u) => this.onMeshUpdate(u));
+    const offUpdate = this.mesh.onUpdate((u) => this.onMeshUpdate(u));
+    const offStaged = this.mesh.onStaged((next, current) => this.warm(next, current));
+    this.unsubscribeMesh = () => {
+      offUpdate();
+      offStaged();
+    };
     this.status.start();
     // Channelz is on by default in grpc-js and keeps trackers and traces per socket and call; nothing
     // here serves the channelz service.
@@ -323,6 +332,22 @@ export class XdsServer {
       this.waitingHead = 0;
     }
     this.pump(l);
+  }
+
+  /**
+   * Compiles, ahead of the push, for the proxies a prepared revision affects: the compiler keeps
+   * the results, so the push only compares and sends. Failures are left for the push to report.
+   */
+  private warm(next: PreparedMesh, current: PreparedMesh | undefined) {
+    if (!current || !next.changedSince) return;
+    try {
+      const affects = next.changedSince(current);
+      for (const l of this.live.values()) {
+        if (l.conn.basis === current && affects(l.conn.identity!)) next.compileFor(l.conn.identity!);
+      }
+    } catch {
+      // The push compiles again and logs what fails.
+    }
   }
 
   private onMeshUpdate(u: MeshUpdate) {

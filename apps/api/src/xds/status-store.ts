@@ -13,10 +13,19 @@ export interface StatusStoreOptions {
   heartbeatMs?: number;
   staleMs?: number;
   expireMs?: number;
+  /**
+   * While this says so (a push is on its way to proxies), a due flush waits — up to another
+   * `flushMs` — so that serializing rows and the database's work on them do not compete with the
+   * push and its ACKs for the CPU.
+   */
+  busy?: () => boolean;
 }
 
 /** Rows per INSERT of a status flush (a row is ~1.3 KB of JSON). */
 export const STATUS_ROWS_PER_STATEMENT = 100;
+
+/** How often a held flush looks again whether the push it waits for is done. */
+const HOLD_RECHECK_MS = 20;
 
 export interface StoredProxyStatus {
   view: ProxyStatusView;
@@ -140,10 +149,17 @@ export class ProxyStatusStore {
 
   private schedule() {
     if (this.timer || this.stopped) return;
-    this.timer = setTimeout(() => {
+    const due = Date.now() + this.flushMs;
+    const fire = () => {
+      if (this.opts.busy?.() && Date.now() < due + this.flushMs) {
+        this.timer = setTimeout(fire, HOLD_RECHECK_MS);
+        this.timer.unref();
+        return;
+      }
       this.timer = undefined;
       this.flushing = this.flushing.then(() => this.write());
-    }, this.flushMs);
+    };
+    this.timer = setTimeout(fire, this.flushMs);
     this.timer.unref();
   }
 
