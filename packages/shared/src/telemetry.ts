@@ -121,3 +121,44 @@ export function healthOf(requests: number, errorPercent: number): NodeHealth {
   if (errorPercent >= 0.1) return 'degraded';
   return 'healthy';
 }
+
+/** Golden metrics of one destination (or the whole mesh) over a window. */
+const summaryStatsSchema = z.object({
+  requests: z.number(),
+  rps: z.number(),
+  errors: z.number(),
+  errorPercent: z.number(),
+  p50: z.number().nullable(),
+  p95: z.number().nullable(),
+  p99: z.number().nullable(),
+});
+export type SummaryStats = z.infer<typeof summaryStatsSchema>;
+
+export const summaryQuerySchema = z.object({
+  window: graphWindowSchema.default('5m'),
+  namespace: namespaceName.optional().describe('Only destinations in this namespace'),
+  by: z.enum(['service', 'workload']).default('service').describe('One row per destination service, or per destination workload'),
+});
+export type SummaryQuery = z.infer<typeof summaryQuerySchema>;
+
+export const summaryRowSchema = summaryStatsSchema.extend({
+  service: z.string(),
+  namespace: z.string(),
+  /** by = workload only (null for traffic no sidecar answered). */
+  workload: z.string().nullable(),
+  app: z.string().nullable(),
+  version: z.string().nullable(),
+  health: nodeHealthSchema,
+});
+export type SummaryRow = z.infer<typeof summaryRowSchema>;
+
+/** Percentiles need summed histograms, which neither the graph's nodes nor per-edge figures give: the console's lists and overview read this. */
+export const summaryResponseSchema = z.object({
+  window: graphWindowSchema,
+  from: z.string(),
+  to: z.string(),
+  resolution: z.enum(['minute', 'hour']),
+  total: summaryStatsSchema,
+  rows: z.array(summaryRowSchema),
+});
+export type SummaryResponse = z.infer<typeof summaryResponseSchema>;

@@ -1,4 +1,4 @@
-import { windowSeconds, type GraphQuery, type GraphResponse, type GraphWindow, type SeriesPoint, type SeriesQuery, type SeriesResponse } from '@tern/shared';
+import { healthOf, windowSeconds, type GraphQuery, type GraphResponse, type GraphWindow, type SeriesPoint, type SeriesQuery, type SeriesResponse, type SummaryQuery, type SummaryResponse, type SummaryRow, type SummaryStats } from '@tern/shared';
 import type { PrismaClient } from '../generated/prisma/client.ts';
 import { buildGraph, type EdgeAggregate } from './graph.ts';
 import { quantile } from './quantile.ts';
@@ -175,4 +175,69 @@ export async function querySeries(prisma: PrismaClient, input: SeriesQuery, o: Q
     });
   }
   return { window: input.window, stepSeconds: step, resolution: plan.resolution, points };
+}
+
+function statsOf(requests: number, errors: number, d: number[], seconds: number): SummaryStats {
+  return {
+    requests,
+    rps: requests / Math.max(1, seconds),
+    errors,
+    errorPercent: requests > 0 ? (errors / requests) * 100 : 0,
+    p50: quantile(0.5, d),
+    p95: quantile(0.95, d),
+    p99: quantile(0.99, d),
+  };
+}
+
+/**
+ * Golden metrics per destination service (or per destination workload) over a window, plus the
+ * mesh-wide total: percentiles need the summed histograms, which neither the graph's nodes nor
+ * per-edge percentiles can give the console.
+ */
+export async function querySummary(prisma: PrismaClient, input: SummaryQuery, o: QueryOptions): Promise<SummaryResponse> {
+  const plan = planWindow(input.window, o.now ?? Date.now(), o.minuteRetentionHours);
+  const params: unknown[] = [...plan.params];
+  let where = '';
+  if (input.namespace) {
+    params.push(input.namespace);
+    where = `WHERE e."dstNamespace" = $${params.length}`;
+  }
+  const keys = input.by === 'workload' ? ['dstService', 'dstNamespace', 'dstWorkload', 'dstApp', 'dstVersion'] : ['dstService', 'dstNamespace'];
+  const cols = keys.map((k) => `e."${k}"`).join(', ');
+  const rows = await prisma.$queryRawUnsafe<Row[]>(
+    `SELECT ${cols}, ${SUMS} FROM (${plan.source}) x JOIN "TelemetryEdge" e ON e."id" = x."edgeId" ${where} GROUP BY ${cols}`,
+    ...params,
+  );
+  const seconds = (plan.to - plan.from) / 1000;
+  const totalD = new Array<number>(BUCKETS).fill(0);
+  let totalReq = 0;
+  let totalErr = 0;
+  const out: SummaryRow[] = rows.map((r) => {
+    const d = histogramOf(r);
+    const requests = Number(r.requests);
+    const errors = Number(r.errors);
+    totalReq += requests;
+    totalErr += errors;
+    for (let i = 0; i < BUCKETS; i++) totalD[i]! += d[i]!;
+    const s = statsOf(requests, errors, d, seconds);
+    const known = (v: unknown) => (v === undefined || v === 'unknown' ? null : String(v));
+    return {
+      service: String(r.dstService),
+      namespace: String(r.dstNamespace),
+      workload: known(r.dstWorkload),
+      app: known(r.dstApp),
+      version: known(r.dstVersion),
+      ...s,
+      health: healthOf(requests, s.errorPercent),
+    };
+  });
+  out.sort((a, b) => a.service.localeCompare(b.service) || (a.workload ?? '').localeCompare(b.workload ?? ''));
+  return {
+    window: input.window,
+    from: new Date(plan.from).toISOString(),
+    to: new Date(plan.to).toISOString(),
+    resolution: plan.resolution,
+    total: statsOf(totalReq, totalErr, totalD, seconds),
+    rows: out,
+  };
 }

@@ -1,10 +1,10 @@
 import * as grpc from '@grpc/grpc-js';
 import { telemetryServiceDefinition, type TelemetryReportHandler } from '@tern/xds';
-import type { GraphQuery, GraphResponse, SeriesQuery, SeriesResponse } from '@tern/shared';
+import type { GraphQuery, GraphResponse, SeriesQuery, SeriesResponse, SummaryQuery, SummaryResponse } from '@tern/shared';
 import type { PrismaClient } from '../generated/prisma/client.ts';
 import { logger } from '../log.ts';
 import { TelemetryIngest } from './ingest.ts';
-import { queryGraph, querySeries } from './query.ts';
+import { queryGraph, querySeries, querySummary } from './query.ts';
 import { TelemetryRollups } from './rollup.ts';
 import { ReportError, validateReport } from './validate.ts';
 import { telemetryReportsTotal } from './metrics.ts';
@@ -77,10 +77,18 @@ export class TelemetryService {
   }
 
   graph(input: GraphQuery): Promise<GraphResponse> {
-    return queryGraph(this.prisma, input, { minuteRetentionHours: this.opts.minuteRetentionHours, domainSuffix: this.opts.domainSuffix, ...(this.opts.now ? { now: this.opts.now() } : {}) });
+    return queryGraph(this.prisma, input, this.queryOptions());
   }
 
   series(input: SeriesQuery): Promise<SeriesResponse> {
-    return querySeries(this.prisma, input, { minuteRetentionHours: this.opts.minuteRetentionHours, domainSuffix: this.opts.domainSuffix, ...(this.opts.now ? { now: this.opts.now() } : {}) });
+    return querySeries(this.prisma, input, this.queryOptions());
+  }
+
+  summary(input: SummaryQuery): Promise<SummaryResponse> {
+    return querySummary(this.prisma, input, this.queryOptions());
+  }
+
+  private queryOptions() {
+    return { minuteRetentionHours: this.opts.minuteRetentionHours, domainSuffix: this.opts.domainSuffix, ...(this.opts.now ? { now: this.opts.now() } : {}) };
   }
 }

@@ -3,19 +3,23 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import Link from 'next/link';
 import { usePathname, useRouter } from 'next/navigation';
 import { useEffect, type ReactNode } from 'react';
+import type { Role } from '../lib/api-types.ts';
 import { isUnauthorized } from '../lib/errors.ts';
+import { roleAllows } from '../lib/roles.ts';
 import { useTRPC } from '../lib/trpc.ts';
 import { SessionContext } from './session.tsx';
 import { ThemeToggle } from './theme-toggle.tsx';
 import { ErrorMessage, Loading } from './ui.tsx';
 
-const NAV = [
+const NAV: { href: string; label: string; need?: Role }[] = [
   { href: '/', label: 'Overview' },
   { href: '/graph', label: 'Graph' },
   { href: '/services', label: 'Services' },
-  { href: '/traffic', label: 'Traffic shifting' },
+  { href: '/traffic', label: 'Traffic' },
   { href: '/config', label: 'Config' },
   { href: '/audit', label: 'Audit log' },
+  { href: '/admin/users', label: 'Users', need: 'admin' },
+  { href: '/admin/tokens', label: 'API tokens' },
 ];
 
 export function Shell({ children }: { children: ReactNode }) {
@@ -52,7 +56,7 @@ export function Shell({ children }: { children: ReactNode }) {
         <aside className="sidebar">
           <div className="brand">Tern</div>
           <nav aria-label="Main">
-            {NAV.map((n) => (
+            {NAV.filter((n) => !n.need || roleAllows(me.data.role, n.need)).map((n) => (
               <Link key={n.href} href={n.href} aria-current={active(n.href) ? 'page' : undefined}>
                 {n.label}
               </Link>

@@ -1,6 +1,7 @@
 import { stringify } from 'yaml';
 import type { ServiceRecord, StoredResource } from './api-types.ts';
 import { policyFor, serviceFqdn } from './mesh.ts';
+import { catchAllIndex, httpRoutesOf, type HttpRoute } from './wizards/common.ts';
 
 // The traffic-shifting wizard's logic, pure so it is tested without a browser: weights that always
 // sum to 100, and the VirtualService + DestinationRule it writes.
@@ -82,9 +83,10 @@ export function planTrafficShift(input: ShiftInput): ShiftPlan {
     apiVersion: 'networking.istio.io/v1',
     kind: 'VirtualService',
     metadata: { name: vs?.metadata.name ?? service.name, namespace: ns, ...(vs ? { resourceVersion: vs.metadata.resourceVersion } : {}) },
-    // Other fields of an existing rule (gateways, exportTo…) are kept; its http routes are replaced,
-    // which the diff shows before saving.
-    spec: { ...(vs?.spec ?? {}), hosts: (vs?.spec.hosts as string[] | undefined) ?? [service.name], http: [{ route }] },
+    // Other fields of an existing rule (gateways, exportTo…) are kept, and so are its other http
+    // routes (request routing, fault injection) and the default route's other fields (timeout,
+    // retries): only the default route's destinations are replaced.
+    spec: { ...(vs?.spec ?? {}), hosts: (vs?.spec.hosts as string[] | undefined) ?? [service.name], http: withDefaultRoute(vs, route) },
   };
   const documents: Record<string, unknown>[] = [];
   const existing: (StoredResource | undefined)[] = [];
@@ -107,9 +109,19 @@ export function planTrafficShift(input: ShiftInput): ShiftPlan {
   return { documents, existing };
 }
 
-/** The weight of each version in a VirtualService's first http route (to start the sliders there). */
+/** The stored http routes with the default (catch-all) route's destinations set to `route` (appended when there is none). */
+function withDefaultRoute(vs: StoredResource | undefined, route: HttpRoute['route']): HttpRoute[] {
+  const http = httpRoutesOf(vs);
+  const def = catchAllIndex(http);
+  if (def >= 0) http[def] = { ...http[def]!, route };
+  else http.push({ route });
+  return http;
+}
+
+/** The weight of each version in a VirtualService's default (catch-all) http route (to start the sliders there). */
 export function currentWeights(vs: StoredResource | undefined, versions: string[]): number[] | undefined {
-  const route = (vs?.spec.http as { route?: { destination?: { subset?: string }; weight?: number }[] }[] | undefined)?.[0]?.route;
+  const http = httpRoutesOf(vs);
+  const route = http[catchAllIndex(http)]?.route;
   if (!route?.length) return undefined;
   const out = versions.map((v) => {
     const d = route.find((r) => r.destination?.subset === v);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { graphQuerySchema, graphResponseSchema, seriesQuerySchema, seriesResponseSchema } from '@tern/shared';
+import { graphQuerySchema, graphResponseSchema, seriesQuerySchema, seriesResponseSchema, summaryQuerySchema, summaryResponseSchema } from '@tern/shared';
 import { router, viewerProcedure } from '../trpc.ts';
 
 // The service graph and golden-metric series from the telemetry rollups (docs/telemetry.md).
@@ -16,6 +16,12 @@ export const graphRouter = router({
     .input(seriesQuerySchema)
     .output(seriesResponseSchema)
     .query(({ ctx, input }) => ctx.app.telemetry.series(input)),
+
+  summary: viewerProcedure
+    .meta({ openapi: { method: 'GET', path: '/graph/summary', tags: ['graph'], summary: 'Golden metrics per destination service or workload over a window, and for the whole mesh' } })
+    .input(summaryQuerySchema)
+    .output(summaryResponseSchema)
+    .query(({ ctx, input }) => ctx.app.telemetry.summary(input)),
 
   /**
    * Live graph for the console (tRPC subscription over SSE: GET /api/trpc/graph.live?input=…):

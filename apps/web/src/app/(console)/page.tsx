@@ -6,6 +6,7 @@ import { namespaceMtls, namespacesOf } from '../../lib/mesh.ts';
 import { useTRPC } from '../../lib/trpc.ts';
 import { resourceHref } from '../../lib/links.ts';
 import { useAnalysis } from '../../lib/analyze.ts';
+import { MeshHealth } from '../../components/mesh-health.tsx';
 
 const STATUSES = ['SYNCED', 'STALE', 'NACKED', 'DISCONNECTED'] as const;
 
@@ -27,6 +28,7 @@ export default function OverviewPage() {
   return (
     <>
       <h1>Overview</h1>
+      <MeshHealth />
       <div className="grid2">
         <section className="panel" aria-labelledby="h-proxies">
           <h2 id="h-proxies">Proxies by sync status</h2>

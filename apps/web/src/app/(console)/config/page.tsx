@@ -2,7 +2,8 @@
 import { useQuery } from '@tanstack/react-query';
 import Link from 'next/link';
 import { Suspense } from 'react';
-import { ErrorMessage, Empty, LevelBadge, Loading } from '../../../components/ui.tsx';
+import { useRouter } from 'next/navigation';
+import { ErrorMessage, Empty, LevelBadge, Loading, RoleButton } from '../../../components/ui.tsx';
 import { resourceHref } from '../../../lib/links.ts';
 import { useTRPC } from '../../../lib/trpc.ts';
 import { useQueryState } from '../../../lib/use-query-state.ts';
@@ -23,7 +24,7 @@ function ConfigList() {
   );
   return (
     <>
-      <h1>Config</h1>
+      <div className="spread"><h1>Config</h1><NewResourceLink /></div>
       <div className="panel">
         <div className="row" role="search">
           <label className="inline">
@@ -62,6 +63,12 @@ function ConfigList() {
       </div>
     </>
   );
+}
+
+/** Editors get a link to /config/new; others see the control disabled with the reason. */
+function NewResourceLink() {
+  const router = useRouter();
+  return <RoleButton need="editor" id="new-resource" onClick={() => router.push('/config/new')}>New resource</RoleButton>;
 }
 
 export default function ConfigPage() {

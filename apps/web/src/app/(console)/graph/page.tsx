@@ -13,9 +13,12 @@ import {
   type Edge,
   type EdgeProps,
   type Node,
+  type ReactFlowInstance,
 } from '@xyflow/react';
-import { Suspense, useMemo } from 'react';
+import { Suspense, useMemo, useRef, type KeyboardEvent } from 'react';
+import { SeriesCharts } from '../../../components/metric-chart.tsx';
 import { ErrorMessage, Empty, Loading } from '../../../components/ui.tsx';
+import { neighbourInDirection, seriesForEdge, seriesForNode, type Direction } from '../../../lib/golden.ts';
 import type { RouterInputs, RouterOutputs } from '../../../lib/api-types.ts';
 import { layoutGraph, NODE_HEIGHT, NODE_WIDTH } from '../../../lib/graph-layout.ts';
 import { useTRPC } from '../../../lib/trpc.ts';
@@ -72,15 +75,28 @@ function MeshEdge(props: EdgeProps<Edge<EdgeData>>) {
 
 const edgeTypes = { mesh: MeshEdge };
 
-function Side({ data, sel }: { data: GraphData; sel: string }) {
+interface SideProps {
+  data: GraphData;
+  sel: string;
+  win: NonNullable<Query['window']>;
+  dir: 'inbound' | 'outbound' | undefined;
+  select(sel: string | undefined, extra?: Record<string, string | undefined>): void;
+}
+
+function CloseButton({ select }: Pick<SideProps, 'select'>) {
+  return <button type="button" className="panel-close" aria-label="Close the details (Escape)" title="Close (Escape)" onClick={() => select(undefined)}>×</button>;
+}
+
+function Side({ data, sel, win, dir, select }: SideProps) {
   const byId = new Map(data.nodes.map((n) => [n.id, n]));
   const name = (id: string) => byId.get(id)?.name ?? id;
   if (sel.startsWith('edge:')) {
     const e = data.edges.find((x) => x.id === sel.slice(5));
     if (!e) return null;
+    const series = seriesForEdge(e, byId, win);
     return (
       <aside className="panel" aria-label="Selected edge" data-testid="side-panel">
-        <h2>{name(e.source)} → {name(e.target)}</h2>
+        <div className="panel-title"><h2>{name(e.source)} → {name(e.target)}</h2><CloseButton select={select} /></div>
         <table><tbody>
           <tr><th>Protocol</th><td>{e.protocol}</td></tr>
           <tr><th>Requests/s</th><td>{e.rps.toFixed(2)}</td></tr>
@@ -88,6 +104,13 @@ function Side({ data, sel }: { data: GraphData; sel: string }) {
           <tr><th>Latency p50 / p95 / p99</th><td>{[e.p50, e.p95, e.p99].map((v) => (v === null ? '—' : `${Math.round(v)} ms`)).join(' / ')}</td></tr>
           <tr><th>mTLS</th><td>{Math.round(e.mtlsShare * 100)}% of requests</td></tr>
         </tbody></table>
+        {series && (
+          <section aria-label="Golden metrics" className="side-charts">
+            <h3>Over the last {win}</h3>
+            <p className="small muted">{series.caption}.</p>
+            <SeriesCharts input={series.input} />
+          </section>
+        )}
       </aside>
     );
   }
@@ -95,9 +118,10 @@ function Side({ data, sel }: { data: GraphData; sel: string }) {
   if (!n) return null;
   const inbound = data.edges.filter((e) => e.target === n.id);
   const outbound = data.edges.filter((e) => e.source === n.id);
+  const series = seriesForNode(n, win, dir);
   return (
     <aside className="panel" aria-label="Selected node" data-testid="side-panel">
-      <h2>{n.name}</h2>
+      <div className="panel-title"><h2>{n.name}</h2><CloseButton select={select} /></div>
       <table><tbody>
         <tr><th>Kind</th><td>{n.kind}</td></tr>
         <tr><th>Namespace</th><td>{n.namespace}</td></tr>
@@ -106,10 +130,26 @@ function Side({ data, sel }: { data: GraphData; sel: string }) {
         <tr><th>In / out</th><td>{n.inboundRps.toFixed(2)} / {n.outboundRps.toFixed(2)} rps</td></tr>
         <tr><th>Errors in</th><td>{n.errorPercent.toFixed(2)}%</td></tr>
       </tbody></table>
+      {series && (
+        <section aria-label="Golden metrics" className="side-charts">
+          <div className="spread">
+            <h3>Over the last {win}</h3>
+            {n.kind === 'workload' && (
+              <div className="seg" role="group" aria-label="Direction">
+                {(['inbound', 'outbound'] as const).map((d) => (
+                  <button key={d} type="button" aria-pressed={series.input.direction === d} onClick={() => select(sel, { dir: d })}>{d}</button>
+                ))}
+              </div>
+            )}
+          </div>
+          <p className="small muted">{series.caption}.</p>
+          <SeriesCharts input={series.input} />
+        </section>
+      )}
       <h3 style={{ marginTop: 12 }}>Callers</h3>
-      {inbound.length === 0 ? <Empty>None in this window.</Empty> : <ul>{inbound.map((e) => <li key={e.id}>{name(e.source)} · {e.rps.toFixed(2)} rps</li>)}</ul>}
+      {inbound.length === 0 ? <Empty>None in this window.</Empty> : <ul>{inbound.map((e) => <li key={e.id}><button type="button" className="linkish" onClick={() => select(`edge:${e.id}`)}>{name(e.source)}</button> · {e.rps.toFixed(2)} rps</li>)}</ul>}
       <h3>Calls</h3>
-      {outbound.length === 0 ? <Empty>None in this window.</Empty> : <ul>{outbound.map((e) => <li key={e.id}>{name(e.target)} · {e.rps.toFixed(2)} rps</li>)}</ul>}
+      {outbound.length === 0 ? <Empty>None in this window.</Empty> : <ul>{outbound.map((e) => <li key={e.id}><button type="button" className="linkish" onClick={() => select(`edge:${e.id}`)}>{name(e.target)}</button> · {e.rps.toFixed(2)} rps</li>)}</ul>}
     </aside>
   );
 }
@@ -118,10 +158,14 @@ function GraphView() {
   const trpc = useTRPC();
   const [params, setParams] = useQueryState();
   const ns = params.get('ns') ?? '';
-  const win = (WINDOWS as readonly string[]).includes(params.get('window') ?? '') ? (params.get('window') as Query['window']) : '10m';
+  const win = (WINDOWS as readonly string[]).includes(params.get('window') ?? '') ? (params.get('window') as NonNullable<Query['window']>) : '10m';
   const granularity = (GRANULARITIES as readonly string[]).includes(params.get('by') ?? '') ? (params.get('by') as Query['granularity']) : 'workload';
   const mode: LabelMode = (params.get('label') as LabelMode) in LABELS ? (params.get('label') as LabelMode) : 'rps';
   const sel = params.get('sel') ?? '';
+  const dirParam = params.get('dir');
+  const dir = dirParam === 'inbound' || dirParam === 'outbound' ? dirParam : undefined;
+  const select = (next: string | undefined, extra: Record<string, string | undefined> = {}) => setParams({ sel: next, dir: undefined, ...extra });
+  const flow = useRef<ReactFlowInstance | null>(null);
   const graph = useQuery({ ...trpc.graph.get.queryOptions({ ...(ns ? { namespace: ns } : {}), window: win, granularity }), refetchInterval: 10_000 });
 
   const data = graph.data;
@@ -166,6 +210,46 @@ function GraphView() {
     [data, mode, sel, large],
   );
 
+  // Keyboard: Tab reaches the nodes, arrows move to the nearest node that way, Enter (or Space)
+  // opens the side panel, Escape closes it and puts focus back on the node. In the capture phase,
+  // so React Flow's own handling of these keys (its selection state, a blur on Escape) stays out.
+  const focusNode = (id: string) => {
+    const find = () => document.querySelector<HTMLElement>(`.react-flow__node[data-id="${CSS.escape(id)}"]`);
+    const el = find();
+    const p = positions.get(id);
+    if (el) el.focus();
+    else if (p && flow.current) {
+      // Off-screen in a large graph (not rendered): bring it into view, then focus it.
+      void flow.current.setCenter(p.x + NODE_WIDTH / 2, p.y + NODE_HEIGHT / 2, { zoom: flow.current.getZoom() });
+      requestAnimationFrame(() => requestAnimationFrame(() => find()?.focus()));
+    }
+  };
+  const onKeys = (e: KeyboardEvent<HTMLDivElement>) => {
+    const target = e.target as HTMLElement;
+    if (target.closest('input, select, textarea')) return;
+    const nodeEl = target.closest<HTMLElement>('.react-flow__node');
+    const id = nodeEl?.dataset.id;
+    if (e.key === 'Escape' && sel) {
+      e.preventDefault();
+      e.stopPropagation();
+      const back = sel.startsWith('edge:') ? data?.edges.find((x) => x.id === sel.slice(5))?.source : sel;
+      select(undefined);
+      if (back) focusNode(back);
+      return;
+    }
+    if (!id) return;
+    if (e.key === 'Enter' || e.key === ' ') {
+      e.preventDefault();
+      e.stopPropagation();
+      select(id);
+    } else if (e.key.startsWith('Arrow')) {
+      e.preventDefault();
+      e.stopPropagation();
+      const next = neighbourInDirection(id, e.key as Direction, positions);
+      if (next) focusNode(next);
+    }
+  };
+
   return (
     <>
       <h1>Service graph</h1>
@@ -184,8 +268,8 @@ function GraphView() {
       {graph.isPending ? <Loading what="graph" /> : graph.isError ? <ErrorMessage error={graph.error} /> : graph.data.nodes.length === 0 ? (
         <Empty>No traffic was reported in the last {win}{ns ? ` in ${ns}` : ''}.</Empty>
       ) : (
-        <div className="graph-layout">
-          <div className="graph-canvas" data-testid="graph">
+        <div className="graph-layout" onKeyDownCapture={onKeys}>
+          <div className="graph-canvas" data-testid="graph" aria-label="Service graph: Tab to a node, arrow keys to move, Enter for its details, Escape to close them">
             <ReactFlow
               nodes={nodes}
               edges={edges}
@@ -194,10 +278,12 @@ function GraphView() {
               minZoom={0.05}
               nodesDraggable={false}
               nodesConnectable={false}
+              edgesFocusable={false}
+              onInit={(i) => (flow.current = i as unknown as ReactFlowInstance)}
               onlyRenderVisibleElements={large}
-              onNodeClick={(_, n) => setParams({ sel: n.id })}
-              onEdgeClick={(_, e) => setParams({ sel: `edge:${e.id}` })}
-              onPaneClick={() => setParams({ sel: undefined })}
+              onNodeClick={(_, n) => select(n.id)}
+              onEdgeClick={(_, e) => select(`edge:${e.id}`)}
+              onPaneClick={() => select(undefined)}
               colorMode="system"
               proOptions={{ hideAttribution: true }}
             >
@@ -205,7 +291,7 @@ function GraphView() {
               <Controls />
             </ReactFlow>
           </div>
-          {sel ? <Side data={graph.data} sel={sel} /> : <aside className="panel muted">Select a node or an edge for its details.</aside>}
+          {sel ? <Side data={graph.data} sel={sel} win={win} dir={dir} select={select} /> : <aside className="panel muted">Select a node or an edge for its details and charts. Keyboard: Tab to a node, arrow keys to move, Enter to open, Escape to close.</aside>}
         </div>
       )}
       {graph.data && <p className="small muted">{graph.data.nodes.length} nodes, {graph.data.edges.length} edges{graph.data.nodes.length > LARGE_GRAPH ? ' (large graph: edge labels and animation off; select an edge for its numbers)' : ''} · {graph.data.resolution} resolution · refreshed every 10 s. Node border: health; edge colour: errors; lock: all requests mTLS.</p>}

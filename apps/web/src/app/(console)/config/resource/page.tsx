@@ -2,7 +2,9 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import Link from 'next/link';
 import { Suspense, useState } from 'react';
+import { Convergence } from '../../../../components/convergence.tsx';
 import { DiffView } from '../../../../components/diff-view.tsx';
+import { ResourceEditor } from '../../../../components/resource-editor.tsx';
 import { ErrorMessage, Empty, LevelBadge, Loading, RoleButton, when } from '../../../../components/ui.tsx';
 import type { RevisionEntry } from '../../../../lib/api-types.ts';
 import { errorInfo } from '../../../../lib/errors.ts';
@@ -84,7 +86,10 @@ function History({ kind, ns, name }: { kind: string; ns: string; name: string })
 
 function ResourceView() {
   const trpc = useTRPC();
-  const [params] = useQueryState();
+  const [params, setParams] = useQueryState();
+  const queryClient = useQueryClient();
+  const editing = params.get('edit') === '1';
+  const [savedAt, setSavedAt] = useState<string | undefined>();
   const kind = params.get('kind') ?? '';
   const ns = params.get('ns') ?? '';
   const name = params.get('name') ?? '';
@@ -103,11 +108,33 @@ function ResourceView() {
       {tab === 'yaml' ? (
         res.isPending ? <Loading what="resource" /> : notFound ? <Empty>This resource does not exist (any more). Its <Link href={resourceHref(kind, ns, name, 'history')}>history</Link> can bring it back.</Empty> : res.isError ? <ErrorMessage error={res.error} /> : (
           <div className="panel">
-            {(res.data.status?.validationMessages ?? []).map((m, i) => (
+            {savedAt && !editing && (
+              <div data-testid="saved">
+                <div className="msg ok" role="status">Saved: revision {savedAt}.</div>
+                <Convergence revision={savedAt} />
+              </div>
+            )}
+            {editing ? (
+              <ResourceEditor
+                key={`${kind}/${ns}/${name}`}
+                resource={res.data}
+                onCancel={() => setParams({ edit: undefined })}
+                onSaved={(rev) => {
+                  setSavedAt(rev);
+                  void queryClient.invalidateQueries();
+                  setParams({ edit: undefined });
+                }}
+              />
+            ) : (
+              <div className="row" style={{ justifyContent: 'flex-end' }}>
+                <RoleButton need="editor" id="edit-yaml" onClick={() => { setSavedAt(undefined); setParams({ edit: '1' }); }}>Edit</RoleButton>
+              </div>
+            )}
+            {!editing && (res.data.status?.validationMessages ?? []).map((m, i) => (
               <div key={i} className={`msg ${m.level === 'error' ? 'error' : 'warning'}`}><LevelBadge level={m.level} /> <code>{m.path}</code>: {m.message}</div>
             ))}
-            <p className="small muted">resourceVersion {res.data.metadata.resourceVersion} · generation {res.data.metadata.generation} · created {when(res.data.metadata.creationTimestamp)}</p>
-            <pre data-testid="resource-yaml">{toYaml([cleanResource(res.data)])}</pre>
+            {!editing && <p className="small muted">resourceVersion {res.data.metadata.resourceVersion} · generation {res.data.metadata.generation} · created {when(res.data.metadata.creationTimestamp)}</p>}
+            {!editing && <pre data-testid="resource-yaml">{toYaml([cleanResource(res.data)])}</pre>}
           </div>
         )
       ) : (

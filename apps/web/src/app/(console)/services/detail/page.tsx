@@ -2,17 +2,60 @@
 import { useQuery } from '@tanstack/react-query';
 import Link from 'next/link';
 import { Suspense } from 'react';
+import { HealthBadge, SeriesCharts } from '../../../../components/metric-chart.tsx';
 import { ErrorMessage, Empty, Loading, MtlsLock, StatusBadge, when } from '../../../../components/ui.tsx';
+import { formatValue } from '../../../../lib/chart.ts';
 import { resourceHref } from '../../../../lib/links.ts';
-import { namespaceMtls, policyFor, proxiesOf, serviceFqdn, versionOf, workloadsOf } from '../../../../lib/mesh.ts';
+import { compareVersions, DOMAIN_SUFFIX, namespaceMtls, policyFor, proxiesOf, serviceFqdn, versionOf, workloadsOf } from '../../../../lib/mesh.ts';
 import { useTRPC } from '../../../../lib/trpc.ts';
 import { useQueryState } from '../../../../lib/use-query-state.ts';
 
+const WINDOWS = ['5m', '10m', '30m', '1h', '3h', '6h', '24h', '7d'] as const;
+type Win = (typeof WINDOWS)[number];
+
+/** Golden-metric charts of the service and its traffic per workload / version. */
+function ServiceMetrics({ ns, fqdn, win, setWin }: { ns: string; fqdn: string; win: Win; setWin(w: string): void }) {
+  const trpc = useTRPC();
+  const perWorkload = useQuery({ ...trpc.graph.summary.queryOptions({ window: win, by: 'workload', namespace: ns }), refetchInterval: 10_000 });
+  const rows = (perWorkload.data?.rows ?? []).filter((r) => r.service === fqdn).sort((a, b) => compareVersions(a.version ?? '', b.version ?? '') || (a.workload ?? '').localeCompare(b.workload ?? ''));
+  return (
+    <section className="panel" aria-labelledby="h-metrics" data-testid="service-metrics">
+      <div className="spread">
+        <h2 id="h-metrics">Requests into {fqdn}</h2>
+        <label className="inline">Window
+          <select name="window" value={win} onChange={(e) => setWin(e.target.value)}>{WINDOWS.map((w) => <option key={w}>{w}</option>)}</select>
+        </label>
+      </div>
+      <SeriesCharts input={{ window: win, service: fqdn }} />
+      <h3 style={{ marginTop: 12 }}>By workload and version</h3>
+      {perWorkload.isPending ? <Loading what="metrics" /> : perWorkload.isError ? <ErrorMessage error={perWorkload.error} /> : rows.length === 0 ? <Empty>No requests reached this service in the last {win}.</Empty> : (
+        <table data-testid="workload-metrics">
+          <thead><tr><th>Workload</th><th>Version</th><th className="num">Requests/s</th><th className="num">Success</th><th className="num">p50</th><th className="num">p95</th><th className="num">p99</th><th>Health</th></tr></thead>
+          <tbody>{rows.map((r) => (
+            <tr key={`${r.workload}/${r.version}`}>
+              <td>{r.workload ?? <span className="muted">no sidecar answered</span>}</td>
+              <td>{r.version ?? '—'}</td>
+              <td className="num">{formatValue(r.rps, 'rps')}</td>
+              <td className="num">{r.requests > 0 ? formatValue(100 - r.errorPercent, 'percent') : '—'}</td>
+              <td className="num">{formatValue(r.p50, 'ms')}</td>
+              <td className="num">{formatValue(r.p95, 'ms')}</td>
+              <td className="num">{formatValue(r.p99, 'ms')}</td>
+              <td><HealthBadge health={r.health} /></td>
+            </tr>
+          ))}</tbody>
+        </table>
+      )}
+      <p className="small muted">Success: responses that are not 5xx or missing (gRPC: status OK). Latency percentiles are accurate to one histogram bucket.</p>
+    </section>
+  );
+}
+
 function ServiceDetail() {
   const trpc = useTRPC();
-  const [params] = useQueryState();
+  const [params, setParams] = useQueryState();
   const ns = params.get('ns') ?? '';
   const name = params.get('name') ?? '';
+  const win: Win = (WINDOWS as readonly string[]).includes(params.get('window') ?? '') ? (params.get('window') as Win) : '1h';
   const services = useQuery(trpc.registry.services.queryOptions({ namespace: ns || undefined }));
   const workloads = useQuery(trpc.registry.workloads.queryOptions({ namespace: ns || undefined }));
   const resources = useQuery(trpc.resources.list.queryOptions({}));
@@ -36,6 +79,7 @@ function ServiceDetail() {
         <Link className="button" href={`/traffic?ns=${encodeURIComponent(svc.namespace)}&svc=${encodeURIComponent(svc.name)}`}>Shift traffic…</Link>
       </div>
       <p className="muted">{serviceFqdn(svc)} · ports {svc.ports.map((p) => `${p.number}/${p.protocol}`).join(', ')} · mTLS <MtlsLock mode={mtls.mode} /></p>
+      <ServiceMetrics ns={svc.namespace} fqdn={`${svc.name}.${svc.namespace}.svc.${DOMAIN_SUFFIX}`} win={win} setWin={(w) => setParams({ window: w })} />
       <div className="grid2">
         <section className="panel" aria-labelledby="h-wl">
           <h2 id="h-wl">Workloads and versions</h2>
