@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { BrowserContext, Page } from 'playwright-core';
-import { ADMIN_PASSWORD, artifactsDir, ensureBuilt, eventually, launchBrowser, startApi, startConsole, type Console, type TestApi } from './lib/console-harness.ts';
+import type { Page } from 'playwright-core';
+import { ADMIN_PASSWORD, ensureBuilt, eventually, openConsole, seedServices, shot, signIn, startApi, type Console, type ConsoleSession, type TestApi } from './lib/console-harness.ts';
 
 // The console's admin pages (users, API tokens) and its YAML editor, in a real browser against a
 // real control plane. Tests run in order and build on each other (users created in the first are
@@ -50,23 +48,8 @@ spec:
 
 let api: TestApi;
 let web: Console;
-let browser: Awaited<ReturnType<typeof launchBrowser>>;
-let context: BrowserContext;
+let ui: ConsoleSession;
 let page: Page;
-
-async function shot(name: string) {
-  fs.mkdirSync(artifactsDir, { recursive: true });
-  await page.screenshot({ path: path.join(artifactsDir, `${name}.png`), fullPage: true });
-}
-
-async function signIn(user: { username: string; password: string }) {
-  await context.clearCookies();
-  await page.goto(`${web.url}/login`);
-  await page.getByLabel('Username').fill(user.username);
-  await page.getByLabel('Password').fill(user.password);
-  await page.getByLabel('Password').press('Enter');
-  await page.getByTestId('role').waitFor();
-}
 
 async function users(): Promise<{ username: string; role: string }[]> {
   const r = await api.rest('GET', '/api/v1/users');
@@ -91,32 +74,21 @@ async function waitValid() {
 before(async () => {
   ensureBuilt();
   api = await startApi();
-  for (const name of ['reviews', 'ratings']) {
-    const svc = await api.rest('PUT', `/api/v1/registry/services/default/${name}`, { namespace: 'default', name, ports: [{ number: 9080, protocol: 'HTTP' }] });
-    assert.equal(svc.status, 200, JSON.stringify(svc.body));
-  }
-  for (const [app, v, ip] of [['reviews', 'v1', '10.0.0.1'], ['reviews', 'v2', '10.0.0.2'], ['ratings', 'v1', '10.0.0.3'], ['ratings', 'v2', '10.0.0.4']] as const) {
-    const r = await api.rest('PUT', `/api/v1/registry/workloads/default/${app}-${v}`, { namespace: 'default', name: `${app}-${v}`, labels: { app, version: v }, addresses: [ip] });
-    assert.equal(r.status, 200, JSON.stringify(r.body));
-  }
+  await seedServices(api);
   const applied = await api.rest('POST', '/api/v1/apply', { yaml: `${DR_YAML}---\n${VS_YAML}` });
   assert.equal(applied.status, 200, JSON.stringify(applied.body));
-  web = await startConsole(api.url);
-  browser = await launchBrowser();
-  context = browser.context;
-  page = context.pages()[0] ?? (await context.newPage());
-  page.setDefaultTimeout(10_000);
+  ui = await openConsole(api);
+  ({ web, page } = ui);
 });
 
 after(async () => {
-  await browser?.close();
-  await web?.close();
+  await ui?.close();
   await api?.close();
 });
 
 describe('admin pages', () => {
   test('an admin creates an editor and a viewer through the page; the new user signs in', async () => {
-    await signIn(ADMIN);
+    await signIn(page, web.url, ADMIN);
     await page.getByRole('link', { name: 'Users' }).click();
     await page.getByTestId('users-table').waitFor();
     // A password the API refuses: its message, nothing created.
@@ -144,9 +116,9 @@ describe('admin pages', () => {
     const self = page.getByTestId('user-admin');
     assert.ok(await self.getByRole('button', { name: 'Delete' }).isDisabled());
     assert.equal((await self.getByTestId('blocked-reason').textContent())?.trim(), 'You cannot delete your own account.');
-    await shot('admin-users');
+    await shot(page, 'admin-users');
 
-    await signIn(EDNA);
+    await signIn(page, web.url, EDNA);
     assert.equal(await page.getByTestId('role').textContent(), 'editor');
     // Navigation fits the role: no Users entry for an editor, API tokens for everyone.
     assert.equal(await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Users' }).count(), 0);
@@ -154,16 +126,16 @@ describe('admin pages', () => {
   });
 
   test('a role change takes effect at the next request', async () => {
-    await signIn(ADMIN);
+    await signIn(page, web.url, ADMIN);
     await page.goto(`${web.url}/admin/users`);
     const row = page.getByTestId('user-vera');
     await row.getByLabel('Role of vera').selectOption('editor');
     await row.getByRole('button', { name: 'Change role' }).click();
     await page.getByText('vera is now editor.').waitFor();
-    await signIn(VERA);
+    await signIn(page, web.url, VERA);
     assert.equal(await page.getByTestId('role').textContent(), 'editor');
 
-    await signIn(ADMIN);
+    await signIn(page, web.url, ADMIN);
     await page.goto(`${web.url}/admin/users`);
     await page.getByTestId('user-vera').getByLabel('Role of vera').selectOption('viewer');
     await page.getByTestId('user-vera').getByRole('button', { name: 'Change role' }).click();
@@ -179,20 +151,20 @@ describe('admin pages', () => {
     await page.getByRole('button', { name: 'Set password', exact: true }).click();
     await page.getByText('Password of edna reset').waitFor();
     EDNA.password = 'edna-new-password-1';
-    await signIn(EDNA);
+    await signIn(page, web.url, EDNA);
     assert.equal(await page.getByTestId('role').textContent(), 'editor');
   });
 
   test('delete asks for confirmation; Cancel keeps the user, Yes deletes', async () => {
     const r = await api.rest('POST', '/api/v1/users', { username: 'doomed', password: 'doomed-password-1', role: 'viewer' });
     assert.equal(r.status, 200);
-    await signIn(ADMIN);
+    await signIn(page, web.url, ADMIN);
     await page.goto(`${web.url}/admin/users`);
     const row = page.getByTestId('user-doomed');
     await row.getByRole('button', { name: 'Delete' }).click();
     const confirm = row.getByTestId('confirm');
     assert.match((await confirm.textContent()) ?? '', /Delete doomed\? Their sessions and API tokens go too\./);
-    await shot('admin-users-confirm');
+    await shot(page, 'admin-users-confirm');
     await confirm.getByRole('button', { name: 'Cancel' }).click();
     assert.ok((await users()).some((u) => u.username === 'doomed'), 'Cancel deleted nothing');
     await row.getByRole('button', { name: 'Delete' }).click();
@@ -218,7 +190,7 @@ describe('admin pages', () => {
     await row.waitFor();
     assert.match((await row.textContent()) ?? '', /admin.*editor.*active/s);
     assert.ok(!((await row.textContent()) ?? '').includes(token), 'the list shows a prefix, not the token');
-    await shot('admin-tokens');
+    await shot(page, 'admin-tokens');
 
     const call = () => fetch(`${api.url}/api/v1/resources`, { headers: { authorization: `Bearer ${token}` } });
     const ok = await call();
@@ -243,7 +215,7 @@ describe('admin pages', () => {
   });
 
   test('a viewer sees user controls disabled with the reason, and manages only their own tokens', async () => {
-    await signIn(VERA);
+    await signIn(page, web.url, VERA);
     assert.equal(await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Users' }).count(), 0);
     await page.goto(`${web.url}/admin/users`);
     await page.getByTestId('users-denied').waitFor();
@@ -251,7 +223,7 @@ describe('admin pages', () => {
     assert.ok(await page.locator('input[name=new-username]').isDisabled());
     assert.equal((await page.getByTestId('denied-reason').textContent())?.trim(), 'Needs the admin role; you are signed in as viewer.');
     assert.equal(await page.getByTestId('users-table').count(), 0);
-    await shot('admin-users-viewer');
+    await shot(page, 'admin-users-viewer');
 
     await page.goto(`${web.url}/admin/tokens`);
     // A token never above the owner's role: editor and admin are not offered.
@@ -279,7 +251,7 @@ describe('YAML editor', () => {
   });
 
   test('edit a weight: validated, diffed, saved; REST shows it; convergence follows', async () => {
-    await signIn(EDNA);
+    await signIn(page, web.url, EDNA);
     await page.goto(resourceUrl());
     await page.locator('#edit-yaml').click();
     await editor().waitFor();
@@ -292,7 +264,7 @@ describe('YAML editor', () => {
     const added = (await page.locator('[data-testid=diff] .add').allTextContents()).map(squash);
     assert.deepEqual(added, ['+ weight: 70', '+ weight: 30']);
     await eventually(async () => !(await saveButton().isDisabled()), 5000, 'Save enabled');
-    await shot('yaml-edit');
+    await shot(page, 'yaml-edit');
     assert.deepEqual(await weights(), [80, 20], 'dry runs wrote nothing');
     await saveButton().click();
     await page.getByTestId('saved').waitFor();
@@ -300,7 +272,7 @@ describe('YAML editor', () => {
     const conv = page.getByTestId('convergence');
     await eventually(async () => ['no-proxies', 'converged', 'unaffected'].includes((await conv.getAttribute('data-state')) ?? ''), 15_000, 'convergence settled');
     assert.match((await page.getByTestId('resource-yaml').textContent()) ?? '', /weight: 70/);
-    await shot('yaml-saved');
+    await shot(page, 'yaml-saved');
   });
 
   test('schema errors are shown with path and line, and Save stays disabled', async () => {
@@ -317,7 +289,7 @@ describe('YAML editor', () => {
     assert.equal(await page.locator(`.gutter [data-line="${weightLine}"]`).getAttribute('data-mark'), 'error');
     assert.ok(await saveButton().isDisabled());
     assert.equal((await page.getByTestId('save-blocked').textContent())?.trim(), 'Fix the errors first.');
-    await shot('yaml-schema-error');
+    await shot(page, 'yaml-schema-error');
     assert.deepEqual(await weights(), [70, 30]);
   });
 
@@ -330,7 +302,7 @@ describe('YAML editor', () => {
     const first = (await page.locator('[data-testid=problem][data-source=syntax]').first().textContent()) ?? '';
     assert.match(first, /YAML syntax error at line \d+, column \d+: /);
     assert.ok(await saveButton().isDisabled());
-    await shot('yaml-syntax-error');
+    await shot(page, 'yaml-syntax-error');
     await page.getByRole('button', { name: 'Cancel' }).click();
     await page.getByTestId('resource-yaml').waitFor();
   });
@@ -352,7 +324,7 @@ describe('YAML editor', () => {
     assert.match((await conflict.textContent()) ?? '', /was modified: your resourceVersion is \d+, the stored one is \d+/);
     assert.deepEqual(await weights(), [90, 10], 'their change stands');
     assert.ok(await saveButton().isDisabled());
-    await shot('yaml-conflict');
+    await shot(page, 'yaml-conflict');
     await page.getByRole('button', { name: 'Discard my changes and load the current version' }).click();
     await eventually(async () => (await editor().inputValue()).includes('weight: 90'), 5000, 'the current version loaded');
     await waitValid();
@@ -370,13 +342,13 @@ describe('YAML editor', () => {
     const ratings = DR_YAML.replace('name: reviews', 'name: ratings').replace('host: reviews', 'host: ratings.default.svc.cluster.local');
     await editor().fill(ratings);
     await waitValid();
-    await shot('yaml-new');
+    await shot(page, 'yaml-new');
     await page.locator('#yaml-create').click();
     await page.getByTestId('created').waitFor();
     assert.match((await page.getByTestId('created').textContent()) ?? '', /created DestinationRule default\/ratings/);
     const r = await api.rest('GET', '/api/v1/resources/dr/default/ratings');
     assert.equal(r.status, 200);
     assert.deepEqual(r.body.spec.subsets.map((s: { name: string }) => s.name), ['v1', 'v2']);
-    await shot('yaml-created');
+    await shot(page, 'yaml-created');
   });
 });

@@ -1,23 +1,20 @@
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { BrowserContext, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { writeRows } from '../apps/api/src/telemetry/store.ts';
 import { BUCKETS, type RollupRow } from '../apps/api/src/telemetry/rows.ts';
 import { formatValue } from '../apps/web/src/lib/chart.ts';
-import { artifactsDir, ensureBuilt, eventually, launchBrowser, startApi, startConsole, type Console, type TestApi } from './lib/console-harness.ts';
+import { ensureBuilt, eventually, openConsole, seedServices, seedUsers, shot, signIn, startApi, USERS, type Console, type ConsoleSession, type TestApi } from './lib/console-harness.ts';
 
 // Golden metrics in the console (charts in the graph's side panel, metrics in the services list,
 // charts on the service page, mesh health on the overview, keyboard navigation of the graph),
 // against a real control plane with telemetry rows written for several minutes.
 
-const VIEWER = { username: 'vera', password: 'viewer-password-1', role: 'viewer' as const };
+const VIEWER = USERS.viewer;
 
 let api: TestApi;
 let web: Console;
-let browser: Awaited<ReturnType<typeof launchBrowser>>;
-let context: BrowserContext;
+let ui: ConsoleSession;
 let page: Page;
 
 /** Per minute: caller -> callee, requests and 5xx among them. All latencies fall in 10-25 ms. */
@@ -61,11 +58,6 @@ async function seedMinutes(): Promise<void> {
   await writeRows(api.app.db.prisma, 'TelemetryMinute', rows);
 }
 
-async function shot(name: string) {
-  fs.mkdirSync(artifactsDir, { recursive: true });
-  await page.screenshot({ path: path.join(artifactsDir, `metrics-${name}.png`), fullPage: true });
-}
-
 async function readout(scope: ReturnType<Page['locator']>, chart: string, line: string): Promise<string> {
   return ((await scope.getByTestId(chart).getByTestId(`value-${line}`).textContent()) ?? '').trim();
 }
@@ -83,33 +75,15 @@ function num(text: string): number {
 before(async () => {
   ensureBuilt();
   api = await startApi();
-  const u = await api.rest('POST', '/api/v1/users', VIEWER);
-  assert.equal(u.status, 200, JSON.stringify(u.body));
-  for (const svc of ['productpage', 'reviews', 'ratings', 'details']) {
-    const r = await api.rest('PUT', `/api/v1/registry/services/default/${svc}`, { namespace: 'default', name: svc, ports: [{ number: 9080, protocol: 'HTTP' }] });
-    assert.equal(r.status, 200, JSON.stringify(r.body));
-  }
-  let ip = 1;
-  for (const w of ['productpage-v1', 'reviews-v1', 'reviews-v2', 'ratings-v1', 'details-v1']) {
-    const [app, version] = w.split('-') as [string, string];
-    const r = await api.rest('PUT', `/api/v1/registry/workloads/default/${w}`, { namespace: 'default', name: w, labels: { app, version }, addresses: [`10.0.1.${ip++}`] });
-    assert.equal(r.status, 200, JSON.stringify(r.body));
-  }
-  web = await startConsole(api.url);
-  browser = await launchBrowser();
-  context = browser.context;
-  page = context.pages()[0] ?? (await context.newPage());
-  page.setDefaultTimeout(10_000);
-  await page.goto(`${web.url}/login`);
-  await page.getByLabel('Username').fill(VIEWER.username);
-  await page.getByLabel('Password').fill(VIEWER.password);
-  await page.getByLabel('Password').press('Enter');
-  await page.getByTestId('role').waitFor();
+  await seedUsers(api, VIEWER);
+  await seedServices(api, ['productpage-v1', 'reviews-v1', 'reviews-v2', 'ratings-v1', 'details-v1']);
+  ui = await openConsole(api);
+  ({ web, page } = ui);
+  await signIn(page, web.url, VIEWER);
 });
 
 after(async () => {
-  await browser?.close();
-  await web?.close();
+  await ui?.close();
   await api?.close();
 });
 
@@ -140,7 +114,7 @@ describe('console golden metrics', () => {
     assert.ok(Math.abs(num(await readout(panel, 'chart-latency', 'p95')) - 24.25) < 0.1);
     const label = (await panel.getByTestId('chart-rps').locator('svg').getAttribute('aria-label')) ?? '';
     assert.equal(label, 'Requests/s, last 10m: min 0 req/s, max 2 req/s, latest 2 req/s');
-    await shot('graph-node');
+    await shot(page, 'metrics-graph-node');
     // Hover the chart's left edge: the readout follows to an early minute without traffic.
     const box = (await panel.getByTestId('chart-rps').locator('svg').boundingBox())!;
     await page.mouse.move(box.x + box.width * 0.14, box.y + box.height / 2);
@@ -164,7 +138,7 @@ describe('console golden metrics', () => {
     await panel.getByTestId('golden-charts').waitFor();
     assert.equal(await readout(panel, 'chart-rps', 'requests/s'), formatValue(1, 'rps'));
     assert.equal(await readout(panel, 'chart-success', 'success'), formatValue(100, 'percent'));
-    await shot('graph-edge');
+    await shot(page, 'metrics-graph-edge');
     // The failing edge: half the requests to ratings fail.
     await page.goto(`${web.url}/graph?window=10m&sel=${encodeURIComponent('edge:workload:default:reviews-v2->workload:default:ratings-v1:http')}`);
     await panel.getByTestId('golden-charts').waitFor();
@@ -193,7 +167,7 @@ describe('console golden metrics', () => {
       if (moved !== first) break;
     }
     assert.notEqual(moved, first, 'an arrow key moved the focus to another node');
-    await shot('graph-focus');
+    await shot(page, 'metrics-graph-focus');
     await page.keyboard.press('Enter');
     await page.getByTestId('side-panel').waitFor();
     assert.ok(page.url().includes(`sel=${encodeURIComponent(moved!)}`), page.url());
@@ -228,7 +202,7 @@ describe('console golden metrics', () => {
     await page.waitForURL(/sort=-success/);
     assert.deepEqual(await order(), ['details', 'reviews', 'ratings', 'productpage']);
     assert.equal(await table.locator('th[aria-sort=descending]').textContent(), 'Success ▼');
-    await shot('services');
+    await shot(page, 'metrics-services');
     // The window selector is in the URL.
     await page.getByLabel('Window').selectOption('1h');
     await page.waitForURL(/window=1h/);
@@ -246,7 +220,7 @@ describe('console golden metrics', () => {
     assert.equal(await rows.count(), 2);
     assert.match((await rows.nth(0).textContent()) ?? '', /reviews-v1.*v1.*100%.*healthy/);
     assert.match((await rows.nth(1).textContent()) ?? '', /reviews-v2.*v2.*95%.*degraded/);
-    await shot('service-detail');
+    await shot(page, 'metrics-service-detail');
   });
 
   test('overview: mesh requests/s, error % and p95 for 5 min, and services by health linked to the graph', async () => {
@@ -263,7 +237,7 @@ describe('console golden metrics', () => {
     assert.equal((await mesh.getByTestId('health-healthy').textContent())?.trim(), '1 healthy');
     assert.equal((await mesh.getByTestId('health-degraded').textContent())?.trim(), '1 degraded');
     assert.equal((await mesh.getByTestId('health-failing').textContent())?.trim(), '1 failing');
-    await shot('overview');
+    await shot(page, 'metrics-overview');
     await mesh.getByTestId('health-failing').click();
     await page.waitForURL(/\/graph\?window=5m&by=service/);
     await page.locator('.react-flow__node', { hasText: 'ratings' }).first().waitFor();
@@ -275,10 +249,10 @@ describe('console golden metrics', () => {
     await page.getByTestId('service-metrics').getByTestId('golden-charts').waitFor();
     const fill = (await page.evaluate("getComputedStyle(document.querySelector('[data-testid=service-metrics] .chart-grid text')).fill")) as string;
     assert.equal(fill, 'rgb(154, 164, 174)', 'tick labels in the dark theme’s muted colour');
-    await shot('service-detail-dark');
+    await shot(page, 'metrics-service-detail-dark');
     await page.goto(`${web.url}/graph?window=10m&sel=${encodeURIComponent('workload:default:reviews-v2')}`);
     await page.getByTestId('side-panel').getByTestId('golden-charts').waitFor();
-    await shot('graph-node-dark');
+    await shot(page, 'metrics-graph-node-dark');
     await page.emulateMedia({ colorScheme: 'light' });
   });
 });

@@ -1,17 +1,14 @@
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { BrowserContext, Page } from 'playwright-core';
-import { artifactsDir, connectProxy, ensureBuilt, eventually, launchBrowser, startApi, startConsole, type Console, type TestApi } from './lib/console-harness.ts';
+import type { Page } from 'playwright-core';
+import { connectProxy, ensureBuilt, getResource, eventually, openConsole, revision, saveAndConverge, seedServices, seedUsers, shot, signIn, startApi, USERS, type Console, type ConsoleSession, type TestApi } from './lib/console-harness.ts';
 
 // The DestinationRule wizards (circuit breaker + outlier detection, load balancer) in a real
 // browser against a real control plane: filled in as a user would, the rule checked through REST
 // after Save, convergence from ACKing and NACKing xDS clients. Tests run in order and build on
 // each other's writes.
 
-const EDITOR = { username: 'erin', password: 'editor-password-1', role: 'editor' as const };
-const VIEWER = { username: 'victor', password: 'viewer-password-1', role: 'viewer' as const };
+const { editor: EDITOR, viewer: VIEWER } = USERS;
 const SUBSETS = [
   { name: 'v1', labels: { version: 'v1' } },
   { name: 'v2', labels: { version: 'v2' } },
@@ -19,79 +16,34 @@ const SUBSETS = [
 
 let api: TestApi;
 let web: Console;
-let browser: Awaited<ReturnType<typeof launchBrowser>>;
-let context: BrowserContext;
+let ui: ConsoleSession;
 let page: Page;
 const proxies: { close(): void }[] = [];
 
-async function shot(name: string) {
-  fs.mkdirSync(artifactsDir, { recursive: true });
-  await page.screenshot({ path: path.join(artifactsDir, `${name}.png`), fullPage: true });
-}
-
-async function signIn(user: { username: string; password: string }) {
-  await context.clearCookies();
-  await page.goto(`${web.url}/login`);
-  await page.getByLabel('Username').fill(user.username);
-  await page.getByLabel('Password').fill(user.password);
-  await page.getByLabel('Password').press('Enter');
-  await page.getByTestId('role').waitFor();
-}
-
-async function dr(name: string) {
-  return api.rest('GET', `/api/v1/resources/dr/default/${name}`);
-}
-
-async function revision(): Promise<string> {
-  return (await api.rest('GET', '/api/v1/changes?since=0&limit=1000')).body.revision;
-}
+const dr = (name: string) => getResource(api, 'dr', name);
 
 const field = (label: string) => page.getByLabel(label, { exact: true });
 const saveButton = () => page.getByRole('button', { name: 'Save' });
 
-async function saveAndConverge(expected: 'converged' | 'nacked') {
-  await eventually(async () => !(await saveButton().isDisabled()), 15_000, 'Save enabled');
-  await saveButton().click();
-  await page.getByTestId('saved').waitFor();
-  const conv = page.getByTestId('convergence');
-  await eventually(async () => (await conv.getAttribute('data-state')) === expected, 15_000, `convergence ${expected}`);
-  return conv;
-}
-
 before(async () => {
   ensureBuilt();
   api = await startApi();
-  for (const u of [EDITOR, VIEWER]) {
-    const r = await api.rest('POST', '/api/v1/users', u);
-    assert.equal(r.status, 200, JSON.stringify(r.body));
-  }
-  for (const svc of ['reviews', 'ratings']) {
-    const r = await api.rest('PUT', `/api/v1/registry/services/default/${svc}`, { namespace: 'default', name: svc, ports: [{ number: 9080, protocol: 'HTTP' }] });
-    assert.equal(r.status, 200, JSON.stringify(r.body));
-  }
-  let ip = 1;
-  for (const [svc, v] of [['reviews', 'v1'], ['reviews', 'v2'], ['ratings', 'v1']] as const) {
-    const r = await api.rest('PUT', `/api/v1/registry/workloads/default/${svc}-${v}`, { namespace: 'default', name: `${svc}-${v}`, labels: { app: svc, version: v }, addresses: [`10.0.0.${ip++}`] });
-    assert.equal(r.status, 200, JSON.stringify(r.body));
-  }
+  await seedUsers(api, EDITOR, VIEWER);
+  await seedServices(api, ['reviews-v1', 'reviews-v2', 'ratings-v1']);
   // reviews starts with a DestinationRule the wizards must keep (subsets, exportTo, labels).
   const applied = await api.rest('POST', '/api/v1/apply', {
     resources: [{ apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'reviews', namespace: 'default', labels: { team: 'books' } }, spec: { host: 'reviews.default.svc.cluster.local', exportTo: ['.'], subsets: SUBSETS } }],
   });
   assert.equal(applied.status, 200, JSON.stringify(applied.body));
   proxies.push(connectProxy(api.xdsAddress!, 'productpage-v1.default', { NAMESPACE: 'default', WORKLOAD_NAME: 'productpage-v1' }));
-  web = await startConsole(api.url);
-  browser = await launchBrowser();
-  context = browser.context;
-  page = context.pages()[0] ?? (await context.newPage());
-  page.setDefaultTimeout(10_000);
-  await signIn(EDITOR);
+  ui = await openConsole(api);
+  ({ web, page } = ui);
+  await signIn(page, web.url, EDITOR);
 });
 
 after(async () => {
   for (const p of proxies) p.close();
-  await browser?.close();
-  await web?.close();
+  await ui?.close();
   await api?.close();
 });
 
@@ -121,9 +73,9 @@ describe('DestinationRule wizards', () => {
     assert.match(yaml, /outlierDetection:\n\s+baseEjectionTime: 3m\n\s+consecutive5xxErrors: 1\n\s+interval: 1s\n\s+maxEjectionPercent: 100/);
     assert.equal(await page.locator('[data-testid=diff] .del').count(), 0, 'nothing removed from the stored rule');
     assert.match((await page.getByTestId('write-plan').textContent()) ?? '', /Updates DestinationRule default\/reviews/);
-    await shot('wizard-circuit-breaker');
+    await shot(page, 'wizard-circuit-breaker');
 
-    const conv = await saveAndConverge('converged');
+    const conv = await saveAndConverge(page, 'converged');
     assert.match((await conv.textContent()) ?? '', /Converged: all 1 affected proxy ACKed revision \d+/);
     const stored = await dr('reviews');
     assert.equal(stored.status, 200);
@@ -139,11 +91,11 @@ describe('DestinationRule wizards', () => {
     assert.deepEqual(stored.body.metadata.labels, { team: 'books' });
     const status = await api.rest('GET', '/api/v1/proxies/productpage-v1.default');
     assert.ok(BigInt(status.body.convergedRevision) >= BigInt(stored.body.metadata.resourceVersion));
-    await shot('wizard-circuit-breaker-converged');
+    await shot(page, 'wizard-circuit-breaker-converged');
   });
 
   test('circuit breaker: invalid input is named next to its field, Save stays disabled, nothing is written', async () => {
-    const before = await revision();
+    const before = await revision(api);
     await page.goto(`${web.url}/traffic/circuit-breaker?ns=default&svc=reviews`);
     // The form starts from the stored rule.
     assert.equal(await field('Max connections').inputValue(), '1');
@@ -161,8 +113,8 @@ describe('DestinationRule wizards', () => {
     // Not even after the analyzer has answered.
     await page.waitForTimeout(800);
     assert.ok(await saveButton().isDisabled());
-    await shot('wizard-circuit-breaker-invalid');
-    assert.equal(await revision(), before, 'no revision was written');
+    await shot(page, 'wizard-circuit-breaker-invalid');
+    assert.equal(await revision(api), before, 'no revision was written');
     // The unsaved form is in the URL: a reload (or the link sent to someone) shows it again.
     await page.reload();
     await field('Max connections').waitFor();
@@ -191,13 +143,13 @@ describe('DestinationRule wizards', () => {
     await page.getByTestId('analysis-clean').waitFor();
     assert.match((await page.getByTestId('proposed-yaml').textContent()) ?? '', /loadBalancer:\n\s+consistentHash:\n\s+httpCookie:\n\s+name: user\n\s+ttl: 1h/);
     assert.equal(await page.locator('[data-testid=diff] .del').count(), 0);
-    await shot('wizard-load-balancer');
-    await saveAndConverge('converged');
+    await shot(page, 'wizard-load-balancer');
+    await saveAndConverge(page, 'converged');
     const stored = await dr('reviews');
     assert.deepEqual(stored.body.spec.trafficPolicy.loadBalancer, { consistentHash: { httpCookie: { name: 'user', ttl: '1h' } } });
     assert.deepEqual(stored.body.spec.trafficPolicy.connectionPool, { tcp: { maxConnections: 1 }, http: { http1MaxPendingRequests: 1, maxRequestsPerConnection: 1 } }, 'the circuit breaker is kept');
     assert.deepEqual(stored.body.spec.subsets, SUBSETS);
-    await shot('wizard-load-balancer-converged');
+    await shot(page, 'wizard-load-balancer-converged');
   });
 
   test('load balancer per subset: only that subset gets a policy; a missing header name is named', async () => {
@@ -215,8 +167,8 @@ describe('DestinationRule wizards', () => {
     await page.getByLabel('Algorithm', { exact: true }).selectOption('RANDOM');
     assert.match((await page.getByTestId('in-words').textContent()) ?? '', /Each request goes to an endpoint picked at random\. \(subset v2 of reviews\)/);
     await page.getByTestId('analysis-clean').waitFor();
-    await shot('wizard-load-balancer-subset');
-    await saveAndConverge('converged');
+    await shot(page, 'wizard-load-balancer-subset');
+    await saveAndConverge(page, 'converged');
     const stored = await dr('reviews');
     assert.deepEqual(stored.body.spec.subsets, [SUBSETS[0], { ...SUBSETS[1], trafficPolicy: { loadBalancer: { simple: 'RANDOM' } } }]);
     assert.deepEqual(stored.body.spec.trafficPolicy.loadBalancer, { consistentHash: { httpCookie: { name: 'user', ttl: '1h' } } }, 'the rule-wide policy is untouched');
@@ -234,7 +186,7 @@ describe('DestinationRule wizards', () => {
     await field('Connect timeout').fill('250ms');
     assert.match((await page.getByTestId('write-plan').textContent()) ?? '', /Creates DestinationRule default\/ratings/);
     await page.getByTestId('analysis-clean').waitFor();
-    await saveAndConverge('converged');
+    await saveAndConverge(page, 'converged');
     const stored = await dr('ratings');
     assert.equal(stored.status, 200);
     assert.deepEqual(stored.body.spec, { host: 'ratings.default.svc.cluster.local', trafficPolicy: { connectionPool: { tcp: { maxConnections: 5, connectTimeout: '250ms' } } } });
@@ -246,21 +198,21 @@ describe('DestinationRule wizards', () => {
     await page.goto(`${web.url}/traffic/circuit-breaker?ns=default&svc=reviews`);
     await page.getByLabel('Eject failing endpoints').uncheck();
     assert.match((await page.getByTestId('in-words').textContent()) ?? '', /No outlier detection/);
-    const conv = await saveAndConverge('nacked');
+    const conv = await saveAndConverge(page, 'nacked');
     await eventually(async () => /details-v1\.default.*cluster rejected: test NACK/s.test((await conv.textContent()) ?? ''), 10_000, 'the NACKing proxy and its reason');
     assert.match((await conv.textContent()) ?? '', /1 of 2 affected proxies rejected/);
     assert.equal((await dr('reviews')).body.spec.trafficPolicy.outlierDetection, undefined, 'the group switched off is removed');
-    await shot('wizard-dr-nacked');
+    await shot(page, 'wizard-dr-nacked');
   });
 
   test('a viewer sees both wizards with Save disabled and the reason', async () => {
-    await signIn(VIEWER);
+    await signIn(page, web.url, VIEWER);
     for (const wizard of ['circuit-breaker', 'load-balancer']) {
       await page.goto(`${web.url}/traffic/${wizard}?ns=default&svc=reviews`);
       await page.getByTestId('denied-reason').waitFor();
       assert.equal((await page.getByTestId('denied-reason').textContent())?.trim(), 'Needs the editor role; you are signed in as viewer.');
       assert.ok(await saveButton().isDisabled());
     }
-    await shot('wizard-dr-viewer');
+    await shot(page, 'wizard-dr-viewer');
   });
 });

@@ -1,61 +1,30 @@
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { BrowserContext, Page } from 'playwright-core';
-import { SotwClient, TYPE_URL, node } from '../apps/api/test/xds-fixtures.ts';
-import { artifactsDir, ensureBuilt, eventually, launchBrowser, startApi, startConsole, type Console, type TestApi } from './lib/console-harness.ts';
+import type { Page } from 'playwright-core';
+import { connectProxy, ensureBuilt, getResource, eventually, openConsole, revision, saveAndConverge, seedServices, seedUsers, shot, signIn, startApi, USERS, type Console, type ConsoleSession, type TestApi } from './lib/console-harness.ts';
 
 // The VirtualService wizards (request routing, fault injection, timeouts and retries) in a real
 // browser against a real control plane. Tests run in order on one service, each wizard starting
 // from what the previous one wrote, so preservation is checked on real stored state.
 
-const EDITOR = { username: 'erin', password: 'editor-password-1', role: 'editor' as const };
-const VIEWER = { username: 'victor', password: 'viewer-password-1', role: 'viewer' as const };
+const { editor: EDITOR, viewer: VIEWER } = USERS;
 const HOST = 'reviews.default.svc.cluster.local';
 
 let api: TestApi;
 let web: Console;
-let browser: Awaited<ReturnType<typeof launchBrowser>>;
-let context: BrowserContext;
+let ui: ConsoleSession;
 let page: Page;
 const proxies: { close(): void }[] = [];
 
-async function shot(name: string) {
-  fs.mkdirSync(artifactsDir, { recursive: true });
-  await page.screenshot({ path: path.join(artifactsDir, `${name}.png`), fullPage: true });
-}
-
-async function signIn(user: { username: string; password: string }) {
-  await context.clearCookies();
-  await page.goto(`${web.url}/login`);
-  await page.getByLabel('Username').fill(user.username);
-  await page.getByLabel('Password').fill(user.password);
-  await page.getByLabel('Password').press('Enter');
-  await page.getByTestId('role').waitFor();
-}
-
-async function vs(name: string) {
-  return api.rest('GET', `/api/v1/resources/vs/default/${name}`);
-}
-
-async function revision(): Promise<string> {
-  return (await api.rest('GET', '/api/v1/changes?since=0&limit=1000')).body.revision;
-}
+const vs = (name: string) => getResource(api, 'vs', name);
 
 const dest = (subset: string) => ({ destination: { host: HOST, subset } });
 const yaml = async () => (await page.getByTestId('proposed-yaml').textContent()) ?? '';
 const saveButton = () => page.getByRole('button', { name: 'Save' });
 
-async function saveAndConverge(): Promise<void> {
-  await eventually(async () => !(await saveButton().isDisabled()), 15_000, 'Save enabled');
-  await saveButton().click();
-  await page.getByTestId('saved').waitFor();
-  const conv = page.getByTestId('convergence');
-  await eventually(async () => (await conv.getAttribute('data-state')) === 'converged', 15_000, 'convergence shown').catch(async (e: Error) => {
-    const status = await api.rest('GET', '/api/v1/proxies/productpage-v1.default');
-    throw new Error(`${e.message}: ${await conv.getAttribute('data-state')} ${await conv.textContent()} proxy=${JSON.stringify(status.body)}`);
-  });
+/** Save, then the proxy converges on the write. */
+async function saveConverged(): Promise<void> {
+  const conv = await saveAndConverge(page);
   assert.match((await conv.textContent()) ?? '', /Converged: all \d+ affected prox(y|ies) ACKed revision \d+/);
 }
 
@@ -68,56 +37,21 @@ async function diffLines(): Promise<{ removed: string[]; added: string[] }> {
   };
 }
 
-/**
- * A sidecar stand-in that ACKs everything and, unlike the harness's connectProxy, also subscribes
- * to the forward-proxy route configuration: route-only changes (faults, timeouts) then reach it.
- */
-function connectRouteProxy(address: string, id: string, metadata: Record<string, string>): SotwClient {
-  const c = new SotwClient(address);
-  c.call.on('data', (m: { type_url: string; nonce: string; version_info: string }) => {
-    c.ack(m as Parameters<SotwClient['ack']>[0], m.type_url === TYPE_URL.route ? ['forward-proxy'] : []);
-  });
-  c.send({ node: node(id, metadata), type_url: TYPE_URL.cluster });
-  c.send({ type_url: TYPE_URL.listener });
-  c.send({ type_url: TYPE_URL.route, resource_names: ['forward-proxy'] });
-  return c;
-}
-
 before(async () => {
   ensureBuilt();
   api = await startApi();
-  for (const u of [EDITOR, VIEWER]) {
-    const r = await api.rest('POST', '/api/v1/users', u);
-    assert.equal(r.status, 200, JSON.stringify(r.body));
-  }
-  for (const svc of ['reviews', 'ratings']) {
-    const r = await api.rest('PUT', `/api/v1/registry/services/default/${svc}`, { namespace: 'default', name: svc, ports: [{ number: 9080, protocol: 'HTTP' }] });
-    assert.equal(r.status, 200, JSON.stringify(r.body));
-  }
-  let ip = 1;
-  for (const [svc, v] of [['reviews', 'v1'], ['reviews', 'v2'], ['reviews', 'v3'], ['ratings', 'v1']] as const) {
-    const r = await api.rest('PUT', `/api/v1/registry/workloads/default/${svc}-${v}`, {
-      namespace: 'default',
-      name: `${svc}-${v}`,
-      labels: { app: svc, version: v },
-      addresses: [`10.0.0.${ip++}`],
-    });
-    assert.equal(r.status, 200, JSON.stringify(r.body));
-  }
-  web = await startConsole(api.url);
-  browser = await launchBrowser();
-  context = browser.context;
-  page = context.pages()[0] ?? (await context.newPage());
-  page.setDefaultTimeout(10_000);
-  proxies.push(connectRouteProxy(api.xdsAddress!, 'productpage-v1.default', { NAMESPACE: 'default', WORKLOAD_NAME: 'productpage-v1' }));
+  await seedUsers(api, EDITOR, VIEWER);
+  await seedServices(api, ['reviews-v1', 'reviews-v2', 'reviews-v3', 'ratings-v1']);
+  ui = await openConsole(api);
+  ({ web, page } = ui);
+  proxies.push(connectProxy(api.xdsAddress!, 'productpage-v1.default', { NAMESPACE: 'default', WORKLOAD_NAME: 'productpage-v1' }));
   await eventually(async () => (await api.rest('GET', '/api/v1/proxies/productpage-v1.default')).body.status === 'SYNCED', 10_000, 'the proxy synced');
-  await signIn(EDITOR);
+  await signIn(page, web.url, EDITOR);
 });
 
 after(async () => {
   for (const p of proxies) p.close();
-  await browser?.close();
-  await web?.close();
+  await ui?.close();
   await api?.close();
 });
 
@@ -144,9 +78,9 @@ describe('VirtualService wizards', () => {
     assert.match(y, /uri:\n\s+prefix: \/api\/v3/);
     assert.match(y, /method:\n\s+exact: GET/);
     assert.equal((await vs('reviews')).status, 404, 'nothing written before Save');
-    await shot('wizard-routing');
+    await shot(page, 'wizard-routing');
 
-    await saveAndConverge();
+    await saveConverged();
     const stored = await vs('reviews');
     assert.equal(stored.status, 200);
     assert.deepEqual(stored.body.spec, {
@@ -163,11 +97,11 @@ describe('VirtualService wizards', () => {
     await eventually(async () => /No changes\./.test((await page.getByTestId('diff').textContent()) ?? ''), 10_000, 'the diff empty after saving');
     await page.getByTestId('unchanged').waitFor();
     assert.ok(await saveButton().isDisabled(), 'nothing to save');
-    await shot('wizard-routing-converged');
+    await shot(page, 'wizard-routing-converged');
   });
 
   test('request routing: a header value with no name is flagged next to the rule and Save stays disabled', async () => {
-    const rev = await revision();
+    const rev = await revision(api);
     await page.goto(`${web.url}/traffic/routing?ns=default&svc=reviews`);
     // The stored rules come back into the form.
     await page.getByLabel('Rule 2 URI path').waitFor();
@@ -180,8 +114,8 @@ describe('VirtualService wizards', () => {
     assert.match((await msg.first().textContent()) ?? '', /Rule 3, header: a header name is required/);
     await page.getByTestId('blocked').waitFor();
     assert.ok(await saveButton().isDisabled());
-    await shot('wizard-routing-invalid');
-    assert.equal(await revision(), rev, 'no revision was written');
+    await shot(page, 'wizard-routing-invalid');
+    assert.equal(await revision(api), rev, 'no revision was written');
   });
 
   test('fault injection: a 7 s delay for end-user jason, in a route of its own; everything else kept', async () => {
@@ -201,9 +135,9 @@ describe('VirtualService wizards', () => {
     const d = await diffLines();
     assert.deepEqual(d.removed, []);
     assert.ok(d.added.includes('+ fixedDelay: 7s'), d.added.join('\n'));
-    await shot('wizard-faults');
+    await shot(page, 'wizard-faults');
 
-    await saveAndConverge();
+    await saveConverged();
     const stored = (await vs('reviews')).body.spec;
     assert.deepEqual(stored.http[0], {
       name: 'fault-injection',
@@ -213,11 +147,11 @@ describe('VirtualService wizards', () => {
       fault: { delay: { fixedDelay: '7s', percentage: { value: 100 } } },
     });
     assert.deepEqual(stored.http.slice(1), beforeSpec.http);
-    await shot('wizard-faults-converged');
+    await shot(page, 'wizard-faults-converged');
   });
 
   test('fault injection: an abort percentage of 150 is flagged next to the field and Save stays disabled', async () => {
-    const rev = await revision();
+    const rev = await revision(api);
     await page.goto(`${web.url}/traffic/faults?ns=default&svc=reviews`);
     // The stored fault comes back into the form.
     await eventually(async () => (await page.getByLabel('Fixed delay').inputValue()) === '7s', 10_000, 'the stored delay');
@@ -225,12 +159,12 @@ describe('VirtualService wizards', () => {
     await page.getByLabel('Abort percentage').fill('150');
     const msg = page.getByTestId('finding').filter({ hasText: 'Abort percentage' });
     await msg.waitFor();
-    assert.equal((await msg.textContent())?.replace(/\s+/g, ' ').trim(), 'error Abort percentage must be a percentage from 0 to 100 (got "150") percent');
+    assert.equal((await msg.textContent())?.replace(/\s+/g, ' ').trim(), 'error Abort percentage must be a percentage from 0 to 100 (got 150) percent');
     assert.equal(await page.getByLabel('Abort percentage').getAttribute('aria-invalid'), 'true');
     await page.getByTestId('blocked').waitFor();
     assert.ok(await saveButton().isDisabled());
-    await shot('wizard-faults-invalid');
-    assert.equal(await revision(), rev, 'no revision was written');
+    await shot(page, 'wizard-faults-invalid');
+    assert.equal(await revision(api), rev, 'no revision was written');
   });
 
   test('timeouts and retries: 1.5 s and 3 retries on every route; matches, destinations and the fault kept', async () => {
@@ -251,32 +185,32 @@ describe('VirtualService wizards', () => {
     // Only additions: a removed line is at most a list item's first key moving down ("- route:").
     const d = await diffLines();
     assert.ok(d.removed.every((l) => /^- - \w+:$/.test(l)), d.removed.join('\n'));
-    await shot('wizard-timeouts');
+    await shot(page, 'wizard-timeouts');
 
-    await saveAndConverge();
+    await saveConverged();
     const stored = (await vs('reviews')).body.spec;
     const retries = { attempts: 3, perTryTimeout: '500ms', retryOn: '5xx,connect-failure,unavailable' };
     assert.deepEqual(stored.http, beforeSpec.http.map((r: Record<string, unknown>) => ({ ...r, timeout: '1.5s', retries })));
     assert.equal(stored.http.length, 4);
-    await shot('wizard-timeouts-converged');
+    await shot(page, 'wizard-timeouts-converged');
   });
 
   test('timeouts and retries: bad durations and negative attempts are flagged next to their fields', async () => {
-    const rev = await revision();
+    const rev = await revision(api);
     await page.goto(`${web.url}/traffic/timeouts?ns=default&svc=reviews`);
     await eventually(async () => (await page.getByLabel('Route timeout').inputValue()) === '1.5s', 10_000, 'the stored timeout');
     await page.getByLabel('Route timeout').fill('soon');
     await page.getByLabel('Retry attempts').fill('-1');
-    await page.getByTestId('finding').filter({ hasText: 'Timeout must be a duration such as "1.5s" or "500ms" (got "soon")' }).waitFor();
-    await page.getByTestId('finding').filter({ hasText: 'Retry attempts must be a whole number, 0 or more' }).waitFor();
+    await page.getByTestId('finding').filter({ hasText: 'Timeout must be a duration such as "10s", "500ms" or "1m30s" (got "soon")' }).waitFor();
+    await page.getByTestId('finding').filter({ hasText: 'Retry attempts must be at least 0 (got -1)' }).waitFor();
     await page.getByTestId('blocked').waitFor();
     // The analyzer waits for the form: its schema check would repeat these once per route.
     await page.getByTestId('analysis-waiting').waitFor();
     assert.match((await page.getByTestId('blocked').textContent()) ?? '', /Fix the 2 errors above to save/);
     assert.equal(await page.getByTestId('finding').count(), 2);
     assert.ok(await saveButton().isDisabled());
-    await shot('wizard-timeouts-invalid');
-    assert.equal(await revision(), rev, 'no revision was written');
+    await shot(page, 'wizard-timeouts-invalid');
+    assert.equal(await revision(api), rev, 'no revision was written');
   });
 
   test('traffic shifting afterwards changes only the default route: rules, fault, timeouts and retries stay', async () => {
@@ -284,15 +218,15 @@ describe('VirtualService wizards', () => {
     await page.goto(`${web.url}/traffic?ns=default&svc=reviews&w=80,20,0`);
     await page.getByTestId('weight-v1').waitFor();
     await page.getByTestId('analysis-clean').waitFor({ timeout: 15_000 });
-    await saveAndConverge();
+    await saveConverged();
     const stored = (await vs('reviews')).body.spec;
     assert.deepEqual(stored.http.slice(0, 3), beforeSpec.http.slice(0, 3));
     assert.deepEqual(stored.http[3], { ...beforeSpec.http[3], route: [{ ...dest('v1'), weight: 80 }, { ...dest('v2'), weight: 20 }] });
-    await shot('wizard-shifting-after');
+    await shot(page, 'wizard-shifting-after');
   });
 
   test('a viewer sees each wizard with Save disabled and the reason', async () => {
-    await signIn(VIEWER);
+    await signIn(page, web.url, VIEWER);
     for (const [p, name] of [['routing', 'Request routing'], ['faults', 'Fault injection'], ['timeouts', 'Timeouts and retries']] as const) {
       await page.goto(`${web.url}/traffic/${p}?ns=default&svc=reviews`);
       await page.getByRole('heading', { name }).waitFor();
@@ -300,6 +234,6 @@ describe('VirtualService wizards', () => {
       assert.equal((await page.getByTestId('denied-reason').textContent())?.trim(), 'Needs the editor role; you are signed in as viewer.');
       assert.ok(await saveButton().isDisabled(), p);
     }
-    await shot('wizard-viewer');
+    await shot(page, 'wizard-viewer');
   });
 });

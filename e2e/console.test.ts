@@ -1,74 +1,33 @@
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { BrowserContext, Page } from 'playwright-core';
-import { ADMIN_PASSWORD, artifactsDir, connectProxy, seedTelemetry, ensureBuilt, eventually, launchBrowser, startApi, startConsole, type Console, type TestApi } from './lib/console-harness.ts';
+import type { Page } from 'playwright-core';
+import { connectProxy, ensureBuilt, getResource, eventually, openConsole, seedServices, seedTelemetry, seedUsers, shot, signIn, startApi, startConsole, USERS, type Console, type ConsoleSession, type TestApi } from './lib/console-harness.ts';
 
 // The console in a real browser against a real control plane. One browser, one console, one API
 // for the file; tests run in order and build on each other's writes (history needs changes).
 
-const EDITOR = { username: 'erin', password: 'editor-password-1', role: 'editor' as const };
-const VIEWER = { username: 'victor', password: 'viewer-password-1', role: 'viewer' as const };
+const { editor: EDITOR, viewer: VIEWER } = USERS;
 
 let api: TestApi;
 let web: Console;
-let browser: Awaited<ReturnType<typeof launchBrowser>>;
-let context: BrowserContext;
+let ui: ConsoleSession;
 let page: Page;
 const proxies: { close(): void }[] = [];
 
-async function shot(name: string) {
-  fs.mkdirSync(artifactsDir, { recursive: true });
-  await page.screenshot({ path: path.join(artifactsDir, `${name}.png`), fullPage: true });
-}
-
-async function signIn(user: { username: string; password: string }) {
-  await context.clearCookies();
-  await page.goto(`${web.url}/login`);
-  await page.getByLabel('Username').fill(user.username);
-  await page.getByLabel('Password').fill(user.password);
-  // Keyboard: Enter submits the form.
-  await page.getByLabel('Password').press('Enter');
-  await page.getByTestId('role').waitFor();
-}
-
-async function vs(name: string) {
-  return api.rest('GET', `/api/v1/resources/vs/default/${name}`);
-}
+const vs = (name: string) => getResource(api, 'vs', name);
 
 before(async () => {
   ensureBuilt();
   api = await startApi();
-  for (const u of [EDITOR, VIEWER]) {
-    const r = await api.rest('POST', '/api/v1/users', u);
-    assert.equal(r.status, 200, JSON.stringify(r.body));
-  }
-  for (const svc of ['reviews', 'ratings']) {
-    const r = await api.rest('PUT', `/api/v1/registry/services/default/${svc}`, { namespace: 'default', name: svc, ports: [{ number: 9080, protocol: 'HTTP' }] });
-    assert.equal(r.status, 200, JSON.stringify(r.body));
-  }
-  let ip = 1;
-  for (const [svc, v] of [['reviews', 'v1'], ['reviews', 'v2'], ['ratings', 'v1'], ['ratings', 'v2']] as const) {
-    const r = await api.rest('PUT', `/api/v1/registry/workloads/default/${svc}-${v}`, {
-      namespace: 'default',
-      name: `${svc}-${v}`,
-      labels: { app: svc, version: v },
-      addresses: [`10.0.0.${ip++}`],
-    });
-    assert.equal(r.status, 200, JSON.stringify(r.body));
-  }
-  web = await startConsole(api.url);
-  browser = await launchBrowser();
-  context = browser.context;
-  page = context.pages()[0] ?? (await context.newPage());
-  page.setDefaultTimeout(10_000);
+  await seedUsers(api, EDITOR, VIEWER);
+  await seedServices(api);
+  ui = await openConsole(api);
+  ({ web, page } = ui);
 });
 
 after(async () => {
   for (const p of proxies) p.close();
-  await browser?.close();
-  await web?.close();
+  await ui?.close();
   await api?.close();
 });
 
@@ -90,9 +49,9 @@ describe('console', () => {
     assert.equal(await alert.getAttribute('role'), 'alert');
     assert.equal((await alert.textContent())?.trim(), 'Wrong username or password.');
     assert.equal(await page.getByTestId('role').count(), 0, 'not signed in');
-    await shot('login-error');
+    await shot(page, 'login-error');
 
-    await signIn(EDITOR);
+    await signIn(page, web.url, EDITOR);
     assert.equal(await page.getByTestId('role').textContent(), 'editor');
     assert.match((await page.getByTestId('whoami').textContent()) ?? '', /erin/);
   });
@@ -106,7 +65,7 @@ describe('console', () => {
     await page.getByRole('link', { name: 'default', exact: true }).waitFor();
     assert.equal((await page.getByTestId('mtls-mode').first().textContent())?.trim(), 'PERMISSIVE');
     await page.getByText('Workload default/reviews-v1').first().waitFor();
-    await shot('overview');
+    await shot(page, 'overview');
   });
 
   test('traffic wizard: 80/20 shows the YAML and diff, saves the VirtualService and DestinationRule, and shows convergence', async () => {
@@ -115,7 +74,7 @@ describe('console', () => {
     // Sliders always sum to 100: setting v1 moves v2.
     await page.getByTestId('weight-v1').fill('80');
     await eventually(async () => (await page.getByTestId('weight-v2').inputValue()) === '20', 5000, 'v2 at 20');
-    assert.match(page.url(), /w=80%2C20|w=80,20/, 'weights are in the URL');
+    await eventually(() => /w=80%2C20|w=80,20/.test(page.url()), 5000, 'weights in the URL');
     assert.equal((await page.getByTestId('weight-total').textContent())?.trim(), 'Total: 100%');
     await page.getByTestId('analysis-clean').waitFor();
     const yaml = (await page.getByTestId('proposed-yaml').textContent()) ?? '';
@@ -123,7 +82,7 @@ describe('console', () => {
     assert.match(yaml, /kind: DestinationRule/);
     assert.match(yaml, /subset: v1\n\s+weight: 80/);
     assert.match((await page.getByTestId('diff').textContent()) ?? '', /\+ kind: VirtualService/);
-    await shot('traffic-wizard');
+    await shot(page, 'traffic-wizard');
     assert.equal((await vs('reviews')).status, 404, 'nothing written before Save');
 
     await page.getByRole('button', { name: 'Save' }).click();
@@ -143,7 +102,7 @@ describe('console', () => {
     // The API agrees: the proxy ACKed a revision at or after the write.
     const status = await api.rest('GET', '/api/v1/proxies/productpage-v1.default');
     assert.ok(BigInt(status.body.convergedRevision) >= BigInt(stored.body.metadata.resourceVersion));
-    await shot('traffic-converged');
+    await shot(page, 'traffic-converged');
   });
 
   test('an invalid wizard input shows the analyzer message, blocks Save and writes nothing', async () => {
@@ -156,7 +115,7 @@ describe('console', () => {
     assert.ok(await page.getByRole('button', { name: 'Save' }).isDisabled());
     await page.getByTestId('blocked').waitFor();
     assert.equal((await page.getByTestId('analysis-summary').textContent())?.trim(), '2 errors shown next to the versions concerned.');
-    await shot('traffic-invalid');
+    await shot(page, 'traffic-invalid');
     assert.equal((await vs('ratings')).status, 404);
     const afterChanges = await api.rest('GET', '/api/v1/changes?since=0&limit=1000');
     assert.equal(afterChanges.body.revision, before.body.revision, 'no revision was written');
@@ -170,13 +129,15 @@ describe('console', () => {
     const warning = page.getByTestId('finding').filter({ hasText: 'TRN0202' }).first();
     await warning.waitFor({ timeout: 15_000 });
     await page.getByTestId('weight-v3').fill('10');
+    // Save is enabled for the weights before the edit too: wait for the YAML of the new ones first.
+    await eventually(async () => /subset: v3\n\s+weight: 10\b/.test((await page.getByTestId('proposed-yaml').textContent()) ?? ''), 10_000, 'the YAML with v3 at 10%');
     await eventually(async () => !(await page.getByRole('button', { name: 'Save' }).isDisabled()), 10_000, 'Save enabled despite the warning');
     await page.getByRole('button', { name: 'Save' }).click();
     const conv = page.getByTestId('convergence');
     await eventually(async () => (await conv.getAttribute('data-state')) === 'nacked', 15_000, 'the NACK shown');
     await eventually(async () => /details-v1\.default.*cluster rejected: test NACK/s.test((await conv.textContent()) ?? ''), 10_000, 'the NACKing proxy and its reason');
     assert.match((await conv.textContent()) ?? '', /1 of 2 affected proxies rejected/);
-    await shot('traffic-nacked');
+    await shot(page, 'traffic-nacked');
   });
 
   test('history: diff between revisions and one-click rollback', async () => {
@@ -191,7 +152,7 @@ describe('console', () => {
     const added = (await page.locator('[data-testid=diff] .add').allTextContents()).map(squash);
     assert.deepEqual(removed, ['- weight: 80', '- weight: 20']);
     assert.ok(added.includes('+ weight: 72') && added.includes('+ subset: v3'), added.join('\n'));
-    await shot('history');
+    await shot(page, 'history');
     const first = (await table.locator('tbody tr').nth(1).locator('td').first().textContent())!.trim();
     await page.getByRole('button', { name: `Roll back to ${first}` }).click();
     await page.getByText(/Rolled back: now at revision \d+/).waitFor();
@@ -208,18 +169,18 @@ describe('console', () => {
     await page.getByLabel('Kind').selectOption('DestinationRule');
     await page.waitForURL(/kind=DestinationRule/);
     assert.equal(await page.getByTestId('resource-table').locator('tbody tr').count(), 1);
-    await shot('config');
+    await shot(page, 'config');
     await page.getByRole('link', { name: 'reviews' }).click();
     await page.getByTestId('resource-yaml').waitFor();
     assert.match((await page.getByTestId('resource-yaml').textContent()) ?? '', /host: reviews\.default\.svc\.cluster\.local/);
-    await shot('resource-yaml');
+    await shot(page, 'resource-yaml');
 
     await page.goto(`${web.url}/audit?actor=erin`);
     await page.getByTestId('audit-table').waitFor();
     const audit = (await page.getByTestId('audit-table').textContent()) ?? '';
     assert.match(audit, /resource\.rolled-back/);
     assert.match(audit, /VirtualService default\/reviews/);
-    await shot('audit');
+    await shot(page, 'audit');
 
     await page.goto(`${web.url}/services`);
     await page.getByTestId('services-table').waitFor();
@@ -227,7 +188,7 @@ describe('console', () => {
     await page.getByRole('heading', { name: 'Workloads and versions' }).waitFor();
     await page.getByRole('cell', { name: '10.0.0.1:9080' }).waitFor();
     await page.getByRole('link', { name: 'VirtualService default/reviews' }).waitFor();
-    await shot('service-detail');
+    await shot(page, 'service-detail');
   });
 
   test('graph: the services with edges, mTLS locks, switchable labels and a side panel', async () => {
@@ -245,7 +206,7 @@ describe('console', () => {
     assert.ok(labels.every((l) => /\d rps$/.test(l.trim())), labels.join(' | '));
     assert.equal(await page.locator('[data-testid=edge-label] svg[aria-label=mTLS]').count(), 2, 'locks on the two all-mTLS edges');
     for (const name of ['productpage-v1', 'reviews-v1', 'reviews-v2', 'ratings-v1']) await page.locator('.react-flow__node', { hasText: name }).first().waitFor();
-    await shot('graph');
+    await shot(page, 'graph');
     await page.getByLabel('Edge labels').selectOption('errors');
     await page.waitForURL(/label=errors/);
     await eventually(async () => (await page.getByTestId('edge-label').allTextContents()).some((l) => l.trim() === '10.0%'), 5000, 'the error % label');
@@ -253,13 +214,13 @@ describe('console', () => {
     await page.getByTestId('side-panel').waitFor();
     assert.match((await page.getByTestId('side-panel').textContent()) ?? '', /Callers.*productpage-v1/s);
     assert.match(page.url(), /sel=/, 'the selection is in the URL');
-    await shot('graph-selected');
+    await shot(page, 'graph-selected');
   });
 
   test('a viewer sees the wizard with Save disabled and a reason; the API refuses anyway', async () => {
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.waitForURL(/\/login/);
-    await signIn(VIEWER);
+    await signIn(page, web.url, VIEWER);
     assert.equal(await page.getByTestId('role').textContent(), 'viewer');
     await page.goto(`${web.url}/traffic?ns=default&svc=reviews&w=50,50`);
     await page.getByTestId('denied-reason').waitFor();
@@ -268,7 +229,7 @@ describe('console', () => {
     assert.equal((await page.getByTestId('denied-reason').textContent())?.trim(), 'Needs the editor role; you are signed in as viewer.');
     // The v3 subset kept in the DestinationRule has no slider here: its warning is listed under Analysis.
     await page.getByTestId('finding').filter({ hasText: 'TRN0202' }).first().waitFor();
-    await shot('traffic-viewer');
+    await shot(page, 'traffic-viewer');
     // The same session, straight at the API through the console: 403, nothing written.
     const res = await page.request.post(`${web.url}/api/trpc/resources.applyDocuments`, {
       data: { resources: [{ apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'reviews', namespace: 'default' }, spec: { hosts: ['reviews'], http: [{ route: [{ destination: { host: 'reviews' } }] }] } }] },
@@ -294,7 +255,7 @@ describe('console', () => {
     await page.goto(`${web.url}/`);
     await page.getByRole('heading', { name: 'Overview' }).waitFor();
     await page.getByTestId('proxy-counts').waitFor();
-    await shot('overview-dark');
+    await shot(page, 'overview-dark');
   });
 
   test('a session that ends while a page is open sends you to sign in', async () => {

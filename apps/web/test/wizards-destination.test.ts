@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { ServiceRecord, StoredResource } from '../src/lib/api-types.ts';
 import { toYaml, cleanResource } from '../src/lib/traffic.ts';
-import { checkDuration, checkInt, checkPercent, destinationRuleFor, durationWords, parseDurationMs } from '../src/lib/wizards/destination-rule.ts';
+import { destinationRuleFor } from '../src/lib/wizards/common.ts';
+import { durationWords } from '../src/lib/wizards/destination-rule.ts';
+import { checkDuration, checkInt, checkPercent, parseDurationMs } from '../src/lib/wizards/fields.ts';
 import {
   circuitBreakerFormFrom,
   describeCircuitBreaker,
@@ -52,19 +54,19 @@ describe('field checks', () => {
     for (const bad of ['abc', '10', '10 s', '-1s', 's', '1x', '']) assert.equal(parseDurationMs(bad), null, bad);
     assert.deepEqual(checkDuration(''), { ok: true, value: undefined }, 'empty = not set');
     assert.deepEqual(checkDuration(' 30s '), { ok: true, value: '30s' });
-    assert.deepEqual(checkDuration('abc'), { ok: false, message: 'must be a duration such as "10s", "500ms" or "1m30s" (got "abc")' });
-    assert.deepEqual(checkDuration('0s'), { ok: false, message: 'must be at least 1ms (got "0s")' });
+    assert.deepEqual(checkDuration('abc'), { ok: false, message: 'must be a duration such as "10s", "500ms" or "1m30s" (got "abc")', code: 'duration' });
+    assert.deepEqual(checkDuration('0s'), { ok: false, message: 'must be at least 1ms (got "0s")', code: 'duration', value: '0s' });
     assert.deepEqual(checkDuration('0s', { minMs: 0 }), { ok: true, value: '0s' });
   });
 
   test('integers and percentages', () => {
     assert.deepEqual(checkInt('3', { min: 1, max: 10 }), { ok: true, value: 3 });
-    assert.deepEqual(checkInt('0', { min: 1, max: 10, why: 'because' }), { ok: false, message: 'must be at least 1 (got 0): because' });
-    assert.deepEqual(checkInt('1.5', { min: 1, max: 10 }), { ok: false, message: 'must be a whole number (got "1.5")' });
-    assert.deepEqual(checkInt('11', { min: 1, max: 10 }), { ok: false, message: 'must be at most 10 (got 11)' });
+    assert.deepEqual(checkInt('0', { min: 1, max: 10, why: 'because' }), { ok: false, message: 'must be at least 1 (got 0): because', code: 'range', value: 0 });
+    assert.deepEqual(checkInt('1.5', { min: 1, max: 10 }), { ok: false, message: 'must be a whole number (got "1.5")', code: 'integer' });
+    assert.deepEqual(checkInt('11', { min: 1, max: 10 }), { ok: false, message: 'must be at most 10 (got 11)', code: 'range', value: 11 });
     assert.deepEqual(checkPercent('100'), { ok: true, value: 100 });
-    assert.deepEqual(checkPercent('101'), { ok: false, message: 'must be a percentage from 0 to 100 (got 101)' });
-    assert.deepEqual(checkPercent('ten'), { ok: false, message: 'must be a whole-number percentage from 0 to 100 (got "ten")' });
+    assert.deepEqual(checkPercent('101'), { ok: false, message: 'must be a percentage from 0 to 100 (got 101)', code: 'percent', value: 101 });
+    assert.deepEqual(checkPercent('ten'), { ok: false, message: 'must be a whole-number percentage from 0 to 100 (got "ten")', code: 'percent' });
   });
 
   test('durations in words', () => {
@@ -157,7 +159,7 @@ describe('circuit breaker planner', () => {
   test('an empty outlierDetection is kept (Istio defaults); an empty connection pool is an error at the group', () => {
     const plan = planCircuitBreaker({ service: reviews, existing: undefined, form: cb({ pool: true, outlier: true }) });
     assert.deepEqual((plan.document as any).spec.trafficPolicy, { outlierDetection: {} });
-    assert.deepEqual(plan.errors, [{ field: 'pool', path: 'spec.trafficPolicy.connectionPool', message: 'Connection pool: set at least one limit, or switch the group off' }]);
+    assert.deepEqual(plan.errors, [{ level: 'error', kind: 'form', path: 'spec.trafficPolicy.connectionPool', message: 'Connection pool: set at least one limit, or switch the group off', code: 'required' }]);
   });
 
   test('bad input: an error per field naming it; the bad values are left out of the document', () => {
@@ -167,13 +169,13 @@ describe('circuit breaker planner', () => {
       form: cb({ pool: true, maxConnections: '0', connectTimeout: '10', http2MaxRequests: '2.5', maxRetries: '5', outlier: true, baseEjectionTime: 'abc', interval: '0s', maxEjectionPercent: '150', consecutiveGatewayErrors: '-1' }),
     });
     assert.deepEqual(plan.errors, [
-      { field: 'maxConnections', path: 'spec.trafficPolicy.connectionPool.tcp.maxConnections', message: 'Max connections must be at least 1 (got 0): Istio treats 0 as "no limit"; leave the field empty for that' },
-      { field: 'http2MaxRequests', path: 'spec.trafficPolicy.connectionPool.http.http2MaxRequests', message: 'Max requests must be a whole number (got "2.5")' },
-      { field: 'connectTimeout', path: 'spec.trafficPolicy.connectionPool.tcp.connectTimeout', message: 'Connect timeout must be a duration such as "10s", "500ms" or "1m30s" (got "10")' },
-      { field: 'consecutiveGatewayErrors', path: 'spec.trafficPolicy.outlierDetection.consecutiveGatewayErrors', message: 'Consecutive gateway errors must be at least 0 (got -1)' },
-      { field: 'interval', path: 'spec.trafficPolicy.outlierDetection.interval', message: 'Interval must be at least 1ms (got "0s")' },
-      { field: 'baseEjectionTime', path: 'spec.trafficPolicy.outlierDetection.baseEjectionTime', message: 'Base ejection time must be a duration such as "10s", "500ms" or "1m30s" (got "abc")' },
-      { field: 'maxEjectionPercent', path: 'spec.trafficPolicy.outlierDetection.maxEjectionPercent', message: 'Max ejection percent must be a percentage from 0 to 100 (got 150)' },
+      { level: 'error', kind: 'form', path: 'spec.trafficPolicy.connectionPool.tcp.maxConnections', message: 'Max connections must be at least 1 (got 0): Istio treats 0 as "no limit"; leave the field empty for that', code: 'range' },
+      { level: 'error', kind: 'form', path: 'spec.trafficPolicy.connectionPool.http.http2MaxRequests', message: 'Max requests must be a whole number (got "2.5")', code: 'integer' },
+      { level: 'error', kind: 'form', path: 'spec.trafficPolicy.connectionPool.tcp.connectTimeout', message: 'Connect timeout must be a duration such as "10s", "500ms" or "1m30s" (got "10")', code: 'duration' },
+      { level: 'error', kind: 'form', path: 'spec.trafficPolicy.outlierDetection.consecutiveGatewayErrors', message: 'Consecutive gateway errors must be at least 0 (got -1)', code: 'range' },
+      { level: 'error', kind: 'form', path: 'spec.trafficPolicy.outlierDetection.interval', message: 'Interval must be at least 1ms (got "0s")', code: 'duration' },
+      { level: 'error', kind: 'form', path: 'spec.trafficPolicy.outlierDetection.baseEjectionTime', message: 'Base ejection time must be a duration such as "10s", "500ms" or "1m30s" (got "abc")', code: 'duration' },
+      { level: 'error', kind: 'form', path: 'spec.trafficPolicy.outlierDetection.maxEjectionPercent', message: 'Max ejection percent must be a percentage from 0 to 100 (got 150)', code: 'percent' },
     ]);
     assert.deepEqual((plan.document as any).spec.trafficPolicy, { connectionPool: { http: { maxRetries: 5 } }, outlierDetection: {} });
   });
@@ -262,7 +264,7 @@ describe('load balancer planner', () => {
     const back = planLoadBalancer({ service: reviews, existing: dr, subset: 'v2', form: lbf({ mode: 'default' }) });
     assert.deepEqual((back.document as any).spec.subsets[1], { name: 'v2', labels: { version: 'v2' } }, 'an emptied subset policy is removed');
     const bad = planLoadBalancer({ service: reviews, existing: dr, subset: 'v9', form: lbf({ mode: 'simple', simple: 'RANDOM' }) });
-    assert.deepEqual(bad.errors, [{ field: 'subset', path: 'spec.subsets', message: 'Subset "v9" is not defined in the DestinationRule' }]);
+    assert.deepEqual(bad.errors, [{ level: 'error', kind: 'form', path: 'spec.subsets', message: 'Subset "v9" is not defined in the DestinationRule', code: 'subset' }]);
     const noHeader = planLoadBalancer({ service: reviews, existing: dr, subset: 'v2', form: lbf({ mode: 'consistentHash', hashOn: 'httpHeaderName' }) });
     assert.deepEqual(noHeader.errors.map((e) => e.path), ['spec.subsets[1].trafficPolicy.loadBalancer.consistentHash.httpHeaderName'], 'errors point into the subset');
     assert.equal(describeLoadBalancer(lbf({ mode: 'consistentHash', hashOn: 'useSourceIp' }), 'reviews', 'v1')[0], 'Requests to subset v1 of reviews from the same client IP address go to the same endpoint.');
@@ -271,13 +273,13 @@ describe('load balancer planner', () => {
   test('bad input: field errors naming the field', () => {
     const noHeader = planLoadBalancer({ service: reviews, existing: undefined, form: lbf({ mode: 'consistentHash', hashOn: 'httpHeaderName', httpHeaderName: ' ', minimumRingSize: '0' }) });
     assert.deepEqual(noHeader.errors, [
-      { field: 'httpHeaderName', path: 'spec.trafficPolicy.loadBalancer.consistentHash.httpHeaderName', message: 'Header name is required to hash on it' },
-      { field: 'minimumRingSize', path: 'spec.trafficPolicy.loadBalancer.consistentHash.ringHash.minimumRingSize', message: 'Minimum ring size must be at least 1 (got 0)' },
+      { level: 'error', kind: 'form', path: 'spec.trafficPolicy.loadBalancer.consistentHash.httpHeaderName', message: 'Header name is required to hash on it', code: 'form' },
+      { level: 'error', kind: 'form', path: 'spec.trafficPolicy.loadBalancer.consistentHash.ringHash.minimumRingSize', message: 'Minimum ring size must be at least 1 (got 0)', code: 'range' },
     ]);
     const cookie = planLoadBalancer({ service: reviews, existing: undefined, form: lbf({ mode: 'consistentHash', hashOn: 'httpCookie', cookieName: 'a b', cookieTtl: 'soon' }) });
-    assert.deepEqual(cookie.errors.map((e) => [e.field, e.message]), [
-      ['cookieName', 'Cookie name must be a single word of letters, digits and !#$%&\'*+-.^_`|~ (got "a b")'],
-      ['cookieTtl', 'Cookie TTL must be a duration such as "10s", "500ms" or "1m30s" (got "soon")'],
+    assert.deepEqual(cookie.errors.map((e) => [e.path.replace('spec.trafficPolicy.loadBalancer.consistentHash.', ''), e.message]), [
+      ['httpCookie.name', 'Cookie name must be a single word of letters, digits and !#$%&\'*+-.^_`|~ (got "a b")'],
+      ['httpCookie.ttl', 'Cookie TTL must be a duration such as "10s", "500ms" or "1m30s" (got "soon")'],
     ]);
     const algo = planLoadBalancer({ service: reviews, existing: undefined, form: lbf({ mode: 'simple', simple: 'FASTEST' }) });
     assert.deepEqual(algo.errors.map((e) => e.path), ['spec.trafficPolicy.loadBalancer.simple']);

@@ -1,17 +1,17 @@
 'use client';
-import { useQuery } from '@tanstack/react-query';
 import Link from 'next/link';
 import { usePathname, useSearchParams } from 'next/navigation';
 import { useCallback, useState, type ReactNode } from 'react';
 import type { ServiceRecord, StoredResource } from '../lib/api-types.ts';
 import { resourceHref } from '../lib/links.ts';
-import { useTRPC } from '../lib/trpc.ts';
-import { destinationRuleFor, subsetNames, type FieldError } from '../lib/wizards/destination-rule.ts';
-import { ErrorMessage, Empty, Loading } from './ui.tsx';
-import { FieldFindings, pathUnder, type Finding } from './wizard-frame.tsx';
+import { destinationRuleFor } from '../lib/wizards/common.ts';
+import { subsetNames, type DestinationRulePlan } from '../lib/wizards/destination-rule.ts';
+import type { FormError } from '../lib/wizards/fields.ts';
+import { ServicePicker } from './service-wizard.tsx';
+import { FieldFindings, pathUnder, WizardFrame, type Finding, type WizardFrameProps } from './wizard-frame.tsx';
 
 // The pieces the DestinationRule wizards (circuit breaker, load balancer) share: the service
-// picker, the form kept in the URL, a labelled field with its findings next to it.
+// picker (with each service's rule), the form kept in the URL, a labelled field with its findings next to it.
 
 type FormValue = string | boolean;
 
@@ -79,46 +79,13 @@ export function useUrlForm<F extends { [K in keyof F]: FormValue }>(initial: F):
   return { form: form as unknown as F, set, setScope, params };
 }
 
-export function useWizardData() {
-  const trpc = useTRPC();
-  const services = useQuery(trpc.registry.services.queryOptions({}));
-  const resources = useQuery(trpc.resources.list.queryOptions({}));
-  if (services.isPending || resources.isPending) return { view: <Loading what="services" /> } as const;
-  if (services.isError) return { view: <ErrorMessage error={services.error} /> } as const;
-  if (resources.isError) return { view: <ErrorMessage error={resources.error} /> } as const;
-  if (services.data.services.length === 0) return { view: <Empty>No services are registered yet.</Empty> } as const;
-  return { services: services.data.services, resources: resources.data.items } as const;
-}
-
-export function ServicePicker({ services, resources, ns, svc, onPick }: { services: ServiceRecord[]; resources: StoredResource[]; ns: string; svc: string; onPick: (ns: string, svc: string) => void }) {
-  const service = services.find((s) => s.namespace === ns && s.name === svc);
-  return (
-    <div className="panel">
-      <label>
-        Service
-        <select
-          name="service"
-          value={service ? `${ns}/${svc}` : ''}
-          data-testid="service-select"
-          onChange={(e) => {
-            const [n = '', s = ''] = e.target.value.split('/');
-            onPick(n, s);
-          }}
-        >
-          <option value="">Choose a service…</option>
-          {services.map((s) => {
-            const dr = destinationRuleFor(s, resources);
-            return (
-              <option key={`${s.namespace}/${s.name}`} value={`${s.namespace}/${s.name}`}>
-                {s.namespace}/{s.name} ({dr ? `DestinationRule ${dr.metadata.name}` : 'no DestinationRule yet'})
-              </option>
-            );
-          })}
-        </select>
-      </label>
-      {ns && svc && !service && <div className="msg warning">There is no service {ns}/{svc} in the registry.</div>}
-    </div>
-  );
+/** The service picker of a DestinationRule wizard: each service says which rule it has. */
+export function RulePicker(props: { services: ServiceRecord[]; resources: StoredResource[]; ns: string; svc: string; onPick: (ns: string, svc: string) => void }) {
+  const { resources, ...rest } = props;
+  return <ServicePicker {...rest} note={(s) => {
+    const dr = destinationRuleFor(s, resources);
+    return dr ? `DestinationRule ${dr.metadata.name}` : 'no DestinationRule yet';
+  }} />;
 }
 
 /** Which rule is edited, and what of it the wizard keeps. */
@@ -140,8 +107,26 @@ export function RuleSummary({ existing, service, kept }: { existing: StoredResou
   );
 }
 
-export function localFindings(errors: FieldError[]): Finding[] {
-  return errors.map((e) => ({ level: 'error', kind: 'DestinationRule', path: e.path, message: e.message, code: '' }));
+/** The form's errors as findings on the DestinationRule (their paths are the rule's), placed like the analyzer's. */
+export function localFindings(errors: FormError[]): Finding[] {
+  return errors.map((e) => ({ ...e, kind: 'DestinationRule' }));
+}
+
+/** The wizard frame for one DestinationRule plan: the form's errors block saving and sit next to their fields. */
+export function RuleFrame({ plan, ...rest }: { plan: DestinationRulePlan } & Pick<WizardFrameProps, 'onFindings' | 'isPlaced' | 'resetKey'>) {
+  return <WizardFrame documents={[plan.document]} existing={plan.existing ? [plan.existing] : []} localErrors={localFindings(plan.errors)} {...rest} />;
+}
+
+/** "What this does": the wizard's settings in sentences. */
+export function InWords({ lines }: { lines: string[] }) {
+  return (
+    <section className="panel" aria-labelledby="h-words">
+      <h2 id="h-words">What this does</h2>
+      <ul data-testid="in-words" className="in-words">
+        {lines.map((s, i) => <li key={i}>{s}</li>)}
+      </ul>
+    </section>
+  );
 }
 
 /** Whether a finding belongs next to one of these paths (exact for group paths, under for fields). */

@@ -7,6 +7,7 @@ import type { Diagnostic, StoredResource } from '../lib/api-types.ts';
 import { errorInfo, type FieldIssue } from '../lib/errors.ts';
 import { cleanResource, toYaml } from '../lib/traffic.ts';
 import { useTRPC } from '../lib/trpc.ts';
+import { useDebounced } from '../lib/use-debounced.ts';
 import { pathUnder } from '../lib/wizards/common.ts';
 import { Convergence } from './convergence.tsx';
 import { DiffView } from './diff-view.tsx';
@@ -47,15 +48,6 @@ export interface WizardFrameProps {
   placedWhere?: (count: number) => string;
   /** When this changes (another service picked…), the outcome of the last save is forgotten. */
   resetKey?: string;
-}
-
-function useDebounced<T>(value: T, ms: number): T {
-  const [v, setV] = useState(value);
-  useEffect(() => {
-    const t = setTimeout(() => setV(value), ms);
-    return () => clearTimeout(t);
-  }, [value, ms]);
-  return v;
 }
 
 export { pathUnder };

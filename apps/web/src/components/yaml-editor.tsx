@@ -4,6 +4,7 @@ import { useEffect, useMemo, useRef, useState } from 'react';
 import { errorInfo } from '../lib/errors.ts';
 import { roleAllows } from '../lib/roles.ts';
 import { useTRPCClient } from '../lib/trpc.ts';
+import { useDebounced } from '../lib/use-debounced.ts';
 import {
   formatProblem,
   hasBlockingProblem,
@@ -137,15 +138,6 @@ export function ProblemList({ problems, checking, onJump }: { problems: Problem[
       )}
     </div>
   );
-}
-
-function useDebounced<T>(value: T, ms: number): T {
-  const [v, setV] = useState(value);
-  useEffect(() => {
-    const t = setTimeout(() => setV(value), ms);
-    return () => clearTimeout(t);
-  }, [value, ms]);
-  return v;
 }
 
 export type ValidationTarget =

@@ -1,21 +1,17 @@
 import type { ServiceRecord, StoredResource } from '../api-types.ts';
 import {
-  checkDuration,
-  checkInt,
-  checkPercent,
   durationWords,
   FormReader,
-  INT32_MAX,
   isObject,
   ordinal,
   plural,
   policyPath,
   rewriteTrafficPolicy,
   trafficPolicyOf,
-  UINT32_MAX,
   type DestinationRulePlan,
   type Json,
 } from './destination-rule.ts';
+import { checkDuration, checkInt, checkPercent, formError, INT32_MAX, UINT32_MAX } from './fields.ts';
 
 // The circuit-breaker wizard: a DestinationRule's trafficPolicy.connectionPool and
 // trafficPolicy.outlierDetection, each switched on or off as a group. Fields are strings as typed
@@ -104,8 +100,8 @@ const ZERO_IS_UNSET = 'Istio treats 0 as "no limit"; leave the field empty for t
 export function readCircuitBreaker(form: CircuitBreakerForm, prefix = 'spec.trafficPolicy'): { values: Partial<Record<CircuitBreakerField, number | string>>; errors: FormReader['errors'] } {
   const r = new FormReader(prefix);
   const values: Partial<Record<CircuitBreakerField, number | string>> = {};
-  const take = (field: CircuitBreakerField, result: Parameters<FormReader['take']>[3]) => {
-    const v = r.take(field, fieldSubpath(field), CIRCUIT_BREAKER_FIELDS[field].label, result);
+  const take = (field: CircuitBreakerField, result: Parameters<FormReader['take']>[2]) => {
+    const v = r.take(fieldSubpath(field), CIRCUIT_BREAKER_FIELDS[field].label, result);
     if (v !== undefined) values[field] = v as number | string;
   };
   if (form.pool) {
@@ -170,7 +166,7 @@ export function planCircuitBreaker(input: CircuitBreakerInput, subset?: string):
   const written = subset === undefined ? (document.spec as Json).trafficPolicy : ((document.spec as Json).subsets as Json[]).find((x) => x.name === subset)?.trafficPolicy;
   const poolFieldsBad = errors.some((e) => e.path.startsWith(`${prefix}.connectionPool.`));
   if (input.form.pool && !poolFieldsBad && !(isObject(written) && isObject(written.connectionPool))) {
-    errors.push({ field: 'pool', path: `${prefix}.connectionPool`, message: 'Connection pool: set at least one limit, or switch the group off' });
+    errors.push(formError(`${prefix}.connectionPool`, 'Connection pool: set at least one limit, or switch the group off', 'required'));
   }
   return { document, existing: input.existing, errors };
 }

@@ -1,22 +1,10 @@
 import type { ServiceRecord, StoredResource } from '../api-types.ts';
 import { policyFor, serviceFqdn } from '../mesh.ts';
+import { formError, type FormError } from './fields.ts';
 
 // What the VirtualService wizards (routing, faults, timeouts) share: reading the service's current
 // VirtualService, writing it back with only the wizard's own part changed, the DestinationRule
-// subsets a route needs, and the client-side checks of form fields.
-
-/** A form field the user must fix; shaped like the frame's Finding (kind "form", path = field). */
-export interface FormError {
-  level: 'error';
-  kind: 'form';
-  path: string;
-  message: string;
-  code: string;
-}
-
-export function formError(path: string, message: string, code = 'form'): FormError {
-  return { level: 'error', kind: 'form', path, message, code };
-}
+// subsets a route needs, and the checks of header conditions (field checks: fields.ts).
 
 export type StringMatchType = 'exact' | 'prefix' | 'regex';
 export const STRING_MATCH_TYPES: readonly StringMatchType[] = ['exact', 'prefix', 'regex'];
@@ -49,7 +37,8 @@ export function currentVirtualService(service: ServiceRecord, resources: StoredR
   return policyFor(service, resources).virtualServices.find((r) => r.metadata.namespace === service.namespace);
 }
 
-export function currentDestinationRule(service: ServiceRecord, resources: StoredResource[]): StoredResource | undefined {
+/** The service's DestinationRule in its own namespace (the one the wizards edit), if any. */
+export function destinationRuleFor(service: ServiceRecord, resources: StoredResource[]): StoredResource | undefined {
   return policyFor(service, resources).destinationRules.find((r) => r.metadata.namespace === service.namespace);
 }
 
@@ -99,7 +88,7 @@ export function virtualServiceDocument(service: ServiceRecord, vs: StoredResourc
  * or undefined when it already has them all: the wizards write it only when a route needs it.
  */
 export function subsetsDocument(service: ServiceRecord, resources: StoredResource[], versions: string[]): { document: Record<string, unknown>; existing?: StoredResource } | undefined {
-  const dr = currentDestinationRule(service, resources);
+  const dr = destinationRuleFor(service, resources);
   type Subset = { name: string; labels?: Record<string, string> };
   const subsets = structuredClone((dr?.spec.subsets as Subset[] | undefined) ?? []);
   const have = new Set(subsets.map((s) => s.name));
@@ -113,53 +102,6 @@ export function subsetsDocument(service: ServiceRecord, resources: StoredResourc
     spec: { ...structuredClone(dr?.spec ?? {}), host: (dr?.spec.host as string | undefined) ?? serviceFqdn(service), subsets },
   };
   return { document, existing: dr };
-}
-
-/** Drops undefined values so documents (and their YAML) hold only what is set. */
-export function compact<T extends Record<string, unknown>>(o: T): T {
-  for (const k of Object.keys(o)) if (o[k] === undefined) delete o[k];
-  return o;
-}
-
-// ---- field checks ----------------------------------------------------------------------------
-
-// Go's time.ParseDuration, as Istio's CRDs check it: "1.5s", "500ms", "1m30s".
-const DURATION = /^(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|ms|s|m|h))+$/;
-
-export function isDuration(s: string): boolean {
-  return s === '0' || DURATION.test(s);
-}
-
-/** An error when `value` is not a duration; the empty string is fine unless required. */
-export function checkDuration(errors: FormError[], path: string, label: string, value: string, opts: { required?: boolean } = {}): void {
-  const v = value.trim();
-  if (v === '') {
-    if (opts.required) errors.push(formError(path, `${label} is required: a duration such as "1.5s" or "500ms"`, 'required'));
-    return;
-  }
-  if (!isDuration(v)) errors.push(formError(path, `${label} must be a duration such as "1.5s" or "500ms" (got ${JSON.stringify(v)})`, 'duration'));
-}
-
-/** A percentage 0-100 (decimals allowed, as in Istio's Percent); returns the number or undefined. */
-export function checkPercent(errors: FormError[], path: string, label: string, value: string): number | undefined {
-  const v = value.trim();
-  const n = v === '' ? Number.NaN : Number(v);
-  if (!Number.isFinite(n) || n < 0 || n > 100) {
-    errors.push(formError(path, `${label} must be a percentage from 0 to 100 (got ${JSON.stringify(v)})`, 'percent'));
-    return Number.isFinite(n) ? n : undefined;
-  }
-  return n;
-}
-
-/** A whole number in [min, max]; returns the number (even out of range, for the preview) or undefined. */
-export function checkInt(errors: FormError[], path: string, label: string, value: string, min: number, max: number, what: string): number | undefined {
-  const v = value.trim();
-  const n = v === '' ? Number.NaN : Number(v);
-  if (!Number.isInteger(n) || n < min || n > max) {
-    errors.push(formError(path, `${label} must be ${what} (got ${JSON.stringify(v)})`, 'range'));
-    return Number.isInteger(n) ? n : undefined;
-  }
-  return n;
 }
 
 // RFC 7230 token characters; a leading ':' names an HTTP/2 pseudo-header such as :authority.

@@ -1,11 +1,7 @@
 import type { ServiceRecord, StoredResource } from '../api-types.ts';
 import {
   catchAllIndex,
-  checkDuration,
   checkHeader,
-  checkInt,
-  checkPercent,
-  compact,
   currentVirtualService,
   headerMatch,
   httpRoutesOf,
@@ -13,11 +9,11 @@ import {
   plainRoute,
   readHeaderOnlyMatch,
   virtualServiceDocument,
-  type FormError,
   type HeaderCondition,
   type HttpRoute,
   type WizardPlan,
 } from './common.ts';
+import { checkDuration, checkInt, checkPercent, compact, record, type FormError } from './fields.ts';
 
 // Fault injection: a fixed delay and/or an HTTP abort for a share of requests, for all of them or
 // only those carrying a header (Bookinfo's `end-user: jason`). Scoped to a header, the fault lives
@@ -77,13 +73,13 @@ export function faultFormFrom(vs: StoredResource | undefined): FaultForm {
 export function faultOf(form: FaultForm, errors: FormError[]): Record<string, unknown> | undefined {
   const fault: Record<string, unknown> = {};
   if (form.delay.enabled) {
-    checkDuration(errors, 'delay.fixedDelay', 'Delay', form.delay.fixedDelay, { required: true });
-    const pct = checkPercent(errors, 'delay.percent', 'Delay percentage', form.delay.percent);
+    record(errors, 'delay.fixedDelay', 'Delay', checkDuration(form.delay.fixedDelay, { required: true, minMs: 0 }));
+    const pct = record(errors, 'delay.percent', 'Delay percentage', checkPercent(form.delay.percent, { required: true, decimals: true }));
     fault.delay = compact({ fixedDelay: form.delay.fixedDelay.trim(), percentage: pct === undefined ? undefined : { value: pct } });
   }
   if (form.abort.enabled) {
-    const status = checkInt(errors, 'abort.httpStatus', 'Abort HTTP status', form.abort.httpStatus, 200, 599, 'an HTTP status code from 200 to 599');
-    const pct = checkPercent(errors, 'abort.percent', 'Abort percentage', form.abort.percent);
+    const status = record(errors, 'abort.httpStatus', 'Abort HTTP status', checkInt(form.abort.httpStatus, { required: true, min: 200, max: 599 }));
+    const pct = record(errors, 'abort.percent', 'Abort percentage', checkPercent(form.abort.percent, { required: true, decimals: true }));
     fault.abort = compact({ httpStatus: status, percentage: pct === undefined ? undefined : { value: pct } });
   }
   return Object.keys(fault).length > 0 ? fault : undefined;

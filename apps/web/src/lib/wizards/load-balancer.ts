@@ -1,7 +1,5 @@
 import type { ServiceRecord, StoredResource } from '../api-types.ts';
 import {
-  checkDuration,
-  checkInt,
   durationWords,
   FormReader,
   isObject,
@@ -12,6 +10,7 @@ import {
   type DestinationRulePlan,
   type Json,
 } from './destination-rule.ts';
+import { checkDuration, checkInt, formError } from './fields.ts';
 
 // The load-balancer wizard: a DestinationRule's trafficPolicy.loadBalancer (or one subset's),
 // either a simple algorithm or a consistent hash on one request attribute. The other parts of
@@ -100,19 +99,19 @@ export function planLoadBalancer(input: LoadBalancerInput): DestinationRulePlan 
   const prefix = policyPath(existing, subset);
   const r = new FormReader(prefix);
   if (subset !== undefined && !subsetNames(existing).includes(subset)) {
-    r.errors.push({ field: 'subset', path: 'spec.subsets', message: `Subset ${JSON.stringify(subset)} is not defined in the DestinationRule` });
+    r.errors.push(formError('spec.subsets', `Subset ${JSON.stringify(subset)} is not defined in the DestinationRule`, 'subset'));
   }
 
   let chosen: Json | undefined;
   if (form.mode === 'simple') {
     if (!(SIMPLE_ALGORITHMS as readonly string[]).includes(form.simple) && !LEGACY_SIMPLE.includes(form.simple)) {
-      r.fail('simple', LOAD_BALANCER_PATHS.simple, `Algorithm must be one of ${SIMPLE_ALGORITHMS.join(', ')} (got ${JSON.stringify(form.simple)})`);
+      r.fail(LOAD_BALANCER_PATHS.simple, `Algorithm must be one of ${SIMPLE_ALGORITHMS.join(', ')} (got ${JSON.stringify(form.simple)})`);
     } else chosen = { simple: form.simple };
   } else if (form.mode === 'consistentHash') {
     const required = (field: 'httpHeaderName' | 'cookieName' | 'httpQueryParameterName', label: string, token: boolean): string | undefined => {
       const v = form[field].trim();
-      if (v === '') r.fail(field, LOAD_BALANCER_PATHS[field], `${label} is required to hash on it`);
-      else if (token && !TOKEN.test(v)) r.fail(field, LOAD_BALANCER_PATHS[field], `${label} must be a single word of letters, digits and !#$%&'*+-.^_\`|~ (got ${JSON.stringify(v)})`);
+      if (v === '') r.fail(LOAD_BALANCER_PATHS[field], `${label} is required to hash on it`);
+      else if (token && !TOKEN.test(v)) r.fail(LOAD_BALANCER_PATHS[field], `${label} must be a single word of letters, digits and !#$%&'*+-.^_\`|~ (got ${JSON.stringify(v)})`);
       else return v;
       return undefined;
     };
@@ -123,10 +122,10 @@ export function planLoadBalancer(input: LoadBalancerInput): DestinationRulePlan 
     else if (form.hashOn === 'httpCookie') {
       const name = required('cookieName', 'Cookie name', true);
       // 0 is meaningful: a session cookie.
-      const ttl = r.take('cookieTtl', LOAD_BALANCER_PATHS.cookieTtl, 'Cookie TTL', checkDuration(form.cookieTtl, { minMs: 0 }));
+      const ttl = r.take(LOAD_BALANCER_PATHS.cookieTtl, 'Cookie TTL', checkDuration(form.cookieTtl, { minMs: 0 }));
       if (name !== undefined) key.httpCookie = { name, ...(ttl !== undefined ? { ttl } : {}) };
-    } else r.fail('hashOn', LOAD_BALANCER_PATHS.hashOn, `Hash on must be one of ${HASH_KEYS.join(', ')} (got ${JSON.stringify(form.hashOn)})`);
-    const ring = r.take('minimumRingSize', LOAD_BALANCER_PATHS.minimumRingSize, 'Minimum ring size', checkInt(form.minimumRingSize, { min: 1, max: MAX_RING_SIZE }));
+    } else r.fail(LOAD_BALANCER_PATHS.hashOn, `Hash on must be one of ${HASH_KEYS.join(', ')} (got ${JSON.stringify(form.hashOn)})`);
+    const ring = r.take(LOAD_BALANCER_PATHS.minimumRingSize, 'Minimum ring size', checkInt(form.minimumRingSize, { min: 1, max: MAX_RING_SIZE }));
     chosen = { consistentHash: { ...key, ...(ring !== undefined ? { ringHash: { minimumRingSize: ring } } : {}) } };
   }
 

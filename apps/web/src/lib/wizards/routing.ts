@@ -5,17 +5,16 @@ import {
   checkHeader,
   currentVirtualService,
   describeRoute,
-  formError,
   headerMatch,
   httpRoutesOf,
   readStringMatch,
   subsetsDocument,
   virtualServiceDocument,
-  type FormError,
   type HeaderCondition,
   type HttpRoute,
   type WizardPlan,
 } from './common.ts';
+import { formError, type FormError } from './fields.ts';
 import { FAULT_ROUTE_NAME } from './faults.ts';
 
 // Request routing: ordered rules "match → version" and a default version for everything else.

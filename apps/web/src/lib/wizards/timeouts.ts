@@ -1,19 +1,15 @@
 import type { ServiceRecord, StoredResource } from '../api-types.ts';
 import {
   catchAllIndex,
-  checkDuration,
-  checkInt,
-  compact,
   currentVirtualService,
-  formError,
   httpRoutesOf,
   isForwarding,
   plainRoute,
   virtualServiceDocument,
-  type FormError,
   type HttpRoute,
   type WizardPlan,
 } from './common.ts';
+import { checkDuration, checkInt, compact, formError, INT32_MAX, record, type FormError } from './fields.ts';
 
 // Timeouts and retries of a service's routes: the route timeout and the retry policy (attempts,
 // per-try timeout, retry conditions), on every forwarding route or on one. Retry fields the form
@@ -102,11 +98,11 @@ export interface TimeoutInput {
 export function planTimeouts({ service, resources, form }: TimeoutInput): WizardPlan<TimeoutForm> {
   const vs = currentVirtualService(service, resources);
   const errors: FormError[] = [];
-  checkDuration(errors, 'timeout', 'Timeout', form.timeout);
+  record(errors, 'timeout', 'Timeout', checkDuration(form.timeout, { minMs: 0 }));
   let retries: Record<string, unknown> | undefined;
   if (form.retries.mode === 'custom') {
-    const attempts = checkInt(errors, 'retries.attempts', 'Retry attempts', form.retries.attempts, 0, 2147483647, 'a whole number, 0 or more (0 disables retries)');
-    checkDuration(errors, 'retries.perTryTimeout', 'Per-try timeout', form.retries.perTryTimeout);
+    const attempts = record(errors, 'retries.attempts', 'Retry attempts', checkInt(form.retries.attempts, { required: true, min: 0, max: INT32_MAX }));
+    record(errors, 'retries.perTryTimeout', 'Per-try timeout', checkDuration(form.retries.perTryTimeout, { minMs: 0 }));
     const retryOn = retryOnOf(form, errors);
     if (attempts === 0 && (retryOn !== '' || form.retries.perTryTimeout.trim() !== '')) {
       errors.push(formError('retries.attempts', 'Retry attempts: 0 disables retries, so retry conditions and a per-try timeout would do nothing; set attempts to 1 or more, or clear them', 'retries_disabled'));

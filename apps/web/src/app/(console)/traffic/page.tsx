@@ -1,13 +1,11 @@
 'use client';
-import { useQuery } from '@tanstack/react-query';
-import { Suspense, useMemo, useState } from 'react';
-import { TrafficTabs } from '../../../components/service-wizard.tsx';
-import { ErrorMessage, Empty, Loading } from '../../../components/ui.tsx';
+import { useEffect, useMemo, useState } from 'react';
+import { ServicePicker, TrafficWizardPage, type MeshData } from '../../../components/service-wizard.tsx';
+import { Empty } from '../../../components/ui.tsx';
 import { FieldFindings, WizardFrame, type Finding } from '../../../components/wizard-frame.tsx';
-import type { ServiceRecord, StoredResource } from '../../../lib/api-types.ts';
+import type { StoredResource } from '../../../lib/api-types.ts';
 import { compareVersions, policyFor, versionsOf } from '../../../lib/mesh.ts';
 import { currentWeights, evenSplit, planTrafficShift, rebalance } from '../../../lib/traffic.ts';
-import { useTRPC } from '../../../lib/trpc.ts';
 import { useQueryState } from '../../../lib/use-query-state.ts';
 import { catchAllIndex, type HttpRoute } from '../../../lib/wizards/common.ts';
 
@@ -20,7 +18,7 @@ function versionOfFinding(f: Finding, defaultRoute: number, routeVersions: strin
   return undefined;
 }
 
-function Wizard({ services, workloads, resources }: { services: ServiceRecord[]; workloads: Parameters<typeof versionsOf>[1]; resources: StoredResource[] }) {
+function Wizard({ services, workloads, resources }: MeshData) {
   const [params, setParams] = useQueryState();
   const ns = params.get('ns') ?? '';
   const svcName = params.get('svc') ?? '';
@@ -33,12 +31,24 @@ function Wizard({ services, workloads, resources }: { services: ServiceRecord[];
     [service, workloads, params.get('extra')],
   );
   const existingVs = service ? policyFor(service, resources).virtualServices.find((r) => r.metadata.namespace === ns) : undefined;
-  const fromUrl = (params.get('w') ?? '').split(',').filter(Boolean).map(Number);
-  const weights =
+  const urlW = params.get('w') ?? '';
+  const fromUrl = urlW.split(',').filter(Boolean).map(Number);
+  const urlWeights =
     fromUrl.length === versions.length && fromUrl.every((n) => Number.isInteger(n) && n >= 0) && fromUrl.reduce((a, b) => a + b, 0) === 100
       ? fromUrl
       : (currentWeights(existingVs, versions) ?? evenSplit(versions.length));
-  const setWeights = (w: number[]) => setParams({ w: w.join(',') });
+  // The weights just set, until the URL (a router transition) has them: the sliders, the YAML
+  // and Save follow the same render, so Save never writes weights other than the ones shown.
+  const scopeKey = `${ns}/${svcName}/${versions.join(',')}`;
+  const [pending, setPending] = useState<{ scope: string; w: number[] } | undefined>();
+  const weights = pending && pending.scope === scopeKey ? pending.w : urlWeights;
+  useEffect(() => {
+    if (pending && (pending.scope !== scopeKey || pending.w.join(',') === urlW)) setPending(undefined);
+  }, [pending, scopeKey, urlW]);
+  const setWeights = (w: number[]) => {
+    setPending({ scope: scopeKey, w });
+    setParams({ w: w.join(',') });
+  };
   const [newVersion, setNewVersion] = useState('');
 
   const plan = useMemo(
@@ -58,27 +68,15 @@ function Wizard({ services, workloads, resources }: { services: ServiceRecord[];
   };
   const byVersion = (v: string) => findings.filter((f) => rowOf(f) === v);
 
-  const pick = (value: string) => {
-    const [n, s] = value.split('/');
-    setParams({ ns: n, svc: s, w: undefined, extra: undefined });
-  };
-
   return (
     <>
-      <div className="panel">
-        <label>
-          Service
-          <select name="service" value={service ? `${ns}/${svcName}` : ''} onChange={(e) => pick(e.target.value)} data-testid="service-select">
-            <option value="">Choose a service…</option>
-            {services.map((s) => (
-              <option key={`${s.namespace}/${s.name}`} value={`${s.namespace}/${s.name}`}>
-                {s.namespace}/{s.name} ({versionsOf(s, workloads).length} versions)
-              </option>
-            ))}
-          </select>
-        </label>
-        {ns && svcName && !service && <div className="msg warning">There is no service {ns}/{svcName} in the registry.</div>}
-      </div>
+      <ServicePicker
+        services={services}
+        ns={ns}
+        svc={svcName}
+        onPick={(n, s) => setParams({ ns: n, svc: s, w: undefined, extra: undefined })}
+        note={(s) => `${versionsOf(s, workloads).length} versions`}
+      />
 
       {service && (
         <>
@@ -129,25 +127,13 @@ function Wizard({ services, workloads, resources }: { services: ServiceRecord[];
   );
 }
 
-function TrafficPage() {
-  const trpc = useTRPC();
-  const services = useQuery(trpc.registry.services.queryOptions({}));
-  const workloads = useQuery(trpc.registry.workloads.queryOptions({}));
-  const resources = useQuery(trpc.resources.list.queryOptions({}));
-  return (
-    <>
-      <h1>Traffic shifting</h1>
-      <TrafficTabs />
-      <p className="muted">Split a service&apos;s traffic between its versions. The wizard writes a VirtualService (weighted routes) and a DestinationRule (a subset per version).</p>
-      {services.isPending || workloads.isPending || resources.isPending ? <Loading what="services" /> : services.isError ? <ErrorMessage error={services.error} /> : workloads.isError ? <ErrorMessage error={workloads.error} /> : resources.isError ? <ErrorMessage error={resources.error} /> : services.data.services.length === 0 ? (
-        <Empty>No services are registered yet.</Empty>
-      ) : (
-        <Wizard services={services.data.services} workloads={workloads.data.workloads} resources={resources.data.items} />
-      )}
-    </>
-  );
-}
-
 export default function Page() {
-  return <Suspense fallback={<Loading what="page" />}><TrafficPage /></Suspense>;
+  return (
+    <TrafficWizardPage
+      title="Traffic shifting"
+      intro="Split a service's traffic between its versions. The wizard writes a VirtualService (weighted routes) and a DestinationRule (a subset per version)."
+    >
+      {(data) => <Wizard {...data} />}
+    </TrafficWizardPage>
+  );
 }

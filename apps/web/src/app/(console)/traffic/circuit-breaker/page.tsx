@@ -1,10 +1,9 @@
 'use client';
 import { useSearchParams } from 'next/navigation';
-import { Suspense, useMemo, useState } from 'react';
-import { GroupFindings, localFindings, placedUnder, RuleSummary, ServicePicker, TextField, useUrlForm, useWizardData } from '../../../../components/destination-rule-form.tsx';
-import { TrafficTabs } from '../../../../components/service-wizard.tsx';
-import { Loading } from '../../../../components/ui.tsx';
-import { WizardFrame, type Finding } from '../../../../components/wizard-frame.tsx';
+import { useMemo, useState } from 'react';
+import { GroupFindings, InWords, localFindings, placedUnder, RuleFrame, RuleSummary, RulePicker, TextField, useUrlForm } from '../../../../components/destination-rule-form.tsx';
+import { TrafficWizardPage } from '../../../../components/service-wizard.tsx';
+import type { Finding } from '../../../../components/wizard-frame.tsx';
 import type { ServiceRecord, StoredResource } from '../../../../lib/api-types.ts';
 import {
   CIRCUIT_BREAKER_FIELDS,
@@ -16,7 +15,7 @@ import {
   type CircuitBreakerField,
   type CircuitBreakerForm,
 } from '../../../../lib/wizards/circuit-breaker.ts';
-import { destinationRuleFor } from '../../../../lib/wizards/destination-rule.ts';
+import { destinationRuleFor } from '../../../../lib/wizards/common.ts';
 
 const PREFIX = 'spec.trafficPolicy';
 
@@ -70,7 +69,7 @@ function Wizard({ services, resources }: { services: ServiceRecord[]; resources:
 
   return (
     <>
-      <ServicePicker
+      <RulePicker
         services={services}
         resources={resources}
         ns={scope.ns}
@@ -116,16 +115,9 @@ function Wizard({ services, resources }: { services: ServiceRecord[]; resources:
               )}
             </section>
           </div>
-          <section className="panel" aria-labelledby="h-words">
-            <h2 id="h-words">What this does</h2>
-            <ul data-testid="in-words" className="in-words">
-              {describeCircuitBreaker(form, host).map((s, i) => <li key={i}>{s}</li>)}
-            </ul>
-          </section>
-          <WizardFrame
-            documents={[plan.document]}
-            existing={existing ? [existing] : []}
-            localErrors={localFindings(plan.errors)}
+          <InWords lines={describeCircuitBreaker(form, host)} />
+          <RuleFrame
+            plan={plan}
             onFindings={setRemote}
             isPlaced={placedUnder(fieldPaths, groupPaths)}
             resetKey={`${scope.ns}/${scope.svc}`}
@@ -136,21 +128,18 @@ function Wizard({ services, resources }: { services: ServiceRecord[]; resources:
   );
 }
 
-function CircuitBreakerPage() {
-  const data = useWizardData();
-  return (
-    <>
-      <h1>Circuit breaker and outlier detection</h1>
-      <TrafficTabs />
-      <p className="muted">
-        Limit the connections and requests each calling proxy sends to a service (beyond them, requests fail fast with 503 instead of piling up), and take endpoints that keep failing out of
-        the load balancing for a while. The wizard edits the service&apos;s DestinationRule: <code>trafficPolicy.connectionPool</code> and <code>trafficPolicy.outlierDetection</code>.
-      </p>
-      {'view' in data ? data.view : <Wizard services={data.services} resources={data.resources} />}
-    </>
-  );
-}
-
 export default function Page() {
-  return <Suspense fallback={<Loading what="page" />}><CircuitBreakerPage /></Suspense>;
+  return (
+    <TrafficWizardPage
+      title="Circuit breaker and outlier detection"
+      intro={
+        <>
+          Limit the connections and requests each calling proxy sends to a service (beyond them, requests fail fast with 503 instead of piling up), and take endpoints that keep failing out of
+          the load balancing for a while. The wizard edits the service&apos;s DestinationRule: <code>trafficPolicy.connectionPool</code> and <code>trafficPolicy.outlierDetection</code>.
+        </>
+      }
+    >
+      {(data) => <Wizard services={data.services} resources={data.resources} />}
+    </TrafficWizardPage>
+  );
 }

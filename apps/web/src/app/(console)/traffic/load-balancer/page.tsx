@@ -1,12 +1,12 @@
 'use client';
 import { useSearchParams } from 'next/navigation';
-import { Suspense, useMemo, useState } from 'react';
-import { GroupFindings, localFindings, placedUnder, RuleSummary, ServicePicker, TextField, useUrlForm, useWizardData } from '../../../../components/destination-rule-form.tsx';
-import { TrafficTabs } from '../../../../components/service-wizard.tsx';
-import { Loading } from '../../../../components/ui.tsx';
-import { FieldFindings, pathUnder, WizardFrame, type Finding } from '../../../../components/wizard-frame.tsx';
+import { useMemo, useState } from 'react';
+import { GroupFindings, InWords, localFindings, placedUnder, RuleFrame, RuleSummary, RulePicker, TextField, useUrlForm } from '../../../../components/destination-rule-form.tsx';
+import { TrafficWizardPage } from '../../../../components/service-wizard.tsx';
+import { FieldFindings, pathUnder, type Finding } from '../../../../components/wizard-frame.tsx';
 import type { ServiceRecord, StoredResource } from '../../../../lib/api-types.ts';
-import { destinationRuleFor, policyPath, subsetNames, trafficPolicyOf } from '../../../../lib/wizards/destination-rule.ts';
+import { destinationRuleFor } from '../../../../lib/wizards/common.ts';
+import { policyPath, subsetNames, trafficPolicyOf } from '../../../../lib/wizards/destination-rule.ts';
 import {
   describeLoadBalancer,
   HASH_KEYS,
@@ -67,7 +67,7 @@ function Wizard({ services, resources }: { services: ServiceRecord[]; resources:
 
   return (
     <>
-      <ServicePicker services={services} resources={resources} ns={scope.ns} svc={scope.svc} onPick={(ns, svc) => changeScope({ ns, svc, subset: '' })} />
+      <RulePicker services={services} resources={resources} ns={scope.ns} svc={scope.svc} onPick={(ns, svc) => changeScope({ ns, svc, subset: '' })} />
       {scope.subset && service && !subset && <div className="msg warning">The DestinationRule has no subset {scope.subset}; showing the rule-wide load balancer.</div>}
       {service && plan && (
         <>
@@ -141,16 +141,9 @@ function Wizard({ services, resources }: { services: ServiceRecord[]; resources:
               </>
             )}
           </section>
-          <section className="panel" aria-labelledby="h-words">
-            <h2 id="h-words">What this does</h2>
-            <ul data-testid="in-words" className="in-words">
-              {describeLoadBalancer(form, service.name, subset).map((s, i) => <li key={i}>{s}</li>)}
-            </ul>
-          </section>
-          <WizardFrame
-            documents={[plan.document]}
-            existing={existing ? [existing] : []}
-            localErrors={localFindings(plan.errors)}
+          <InWords lines={describeLoadBalancer(form, service.name, subset)} />
+          <RuleFrame
+            plan={plan}
             onFindings={setRemote}
             isPlaced={placedUnder(Object.keys(LOAD_BALANCER_PATHS).filter((k) => k !== 'hashOn').map((k) => path(k as keyof typeof LOAD_BALANCER_PATHS)), [lbPath])}
             resetKey={`${scope.ns}/${scope.svc}/${subset ?? ''}`}
@@ -161,21 +154,18 @@ function Wizard({ services, resources }: { services: ServiceRecord[]; resources:
   );
 }
 
-function LoadBalancerPage() {
-  const data = useWizardData();
-  return (
-    <>
-      <h1>Load balancer</h1>
-      <TrafficTabs />
-      <p className="muted">
-        Choose how each calling proxy spreads requests over a service&apos;s endpoints: a simple algorithm, or a consistent hash so that requests with the same header, cookie, client
-        address or query parameter reach the same endpoint. The wizard edits the service&apos;s DestinationRule: <code>trafficPolicy.loadBalancer</code>, or one subset&apos;s.
-      </p>
-      {'view' in data ? data.view : <Wizard services={data.services} resources={data.resources} />}
-    </>
-  );
-}
-
 export default function Page() {
-  return <Suspense fallback={<Loading what="page" />}><LoadBalancerPage /></Suspense>;
+  return (
+    <TrafficWizardPage
+      title="Load balancer"
+      intro={
+        <>
+          Choose how each calling proxy spreads requests over a service&apos;s endpoints: a simple algorithm, or a consistent hash so that requests with the same header, cookie, client
+          address or query parameter reach the same endpoint. The wizard edits the service&apos;s DestinationRule: <code>trafficPolicy.loadBalancer</code>, or one subset&apos;s.
+        </>
+      }
+    >
+      {(data) => <Wizard services={data.services} resources={data.resources} />}
+    </TrafficWizardPage>
+  );
 }

@@ -2,7 +2,8 @@
 import { useMemo, useState } from 'react';
 import { ServiceWizardPage, type ServiceWizardContext } from '../../../../components/service-wizard.tsx';
 import { FieldFindings, WizardFrame, type Finding } from '../../../../components/wizard-frame.tsx';
-import { currentDestinationRule, currentVirtualService, findingsAt, pathUnder, STRING_MATCH_TYPES, type StringMatchType } from '../../../../lib/wizards/common.ts';
+import { currentVirtualService, destinationRuleFor, findingsAt, pathUnder, STRING_MATCH_TYPES, type StringMatchType } from '../../../../lib/wizards/common.ts';
+import { subsetNames } from '../../../../lib/wizards/destination-rule.ts';
 import { emptyRule, HTTP_METHODS, planRouting, routingFormFrom, type RoutingForm, type RoutingRule } from '../../../../lib/wizards/routing.ts';
 
 function VersionSelect({ value, versions, onChange, label, testId, keepLabel }: { value: string; versions: string[]; onChange: (v: string) => void; label: string; testId: string; keepLabel?: string }) {
@@ -24,7 +25,7 @@ function RoutingWizard({ service, versions, resources }: ServiceWizardContext) {
   const [form, setForm] = useState<RoutingForm>(() => routingFormFrom(vs));
   const [findings, setFindings] = useState<Finding[]>([]);
   const plan = useMemo(() => planRouting({ service, resources, form }), [service, resources, form]);
-  const subsets = ((currentDestinationRule(service, resources)?.spec.subsets as { name: string }[] | undefined) ?? []).map((s) => s.name);
+  const subsets = subsetNames(destinationRuleFor(service, resources));
   const choices = [...new Set([...versions, ...subsets])];
 
   const setRows = (rows: RoutingForm['rows']) => setForm({ ...form, rows });
