@@ -22,6 +22,10 @@ const PROXIES = {
   redirect: proxy({ NAMESPACE: 'a', WORKLOAD_NAME: 'front-1', INTERCEPTION: 'REDIRECT' }),
   proxyless: proxy({ NAMESPACE: 'a', TERN_MODE: 'proxyless' }),
   labelsOnly: proxy({ NAMESPACE: 'b', LABELS: { app: 'target' } }),
+  /** Namespace b, target's labels, an inbound HTTP listener (APP_PORTS differs from the port): where RBAC filters land. */
+  inboundB: proxy({ NAMESPACE: 'b', LABELS: { app: 'target' }, APP_PORTS: { '9090': 19090 } }),
+  /** Namespace b, backend's workload, inbound HTTP listener. */
+  backend: proxy({ NAMESPACE: 'b', WORKLOAD_NAME: 'backend-1', APP_PORTS: { '9090': 19090 } }),
 };
 type Name = keyof typeof PROXIES;
 
@@ -39,7 +43,16 @@ const addYaml = (m: MeshSnapshot, yaml: string) => {
   for (const r of resourceRows(yaml)) m.resources.set(`${r.kind}/${r.namespace}/${r.name}`, r);
 };
 
-const CHANGES: { name: string; apply: (m: MeshSnapshot) => void; affects: Name[]; spares: Name[] }[] = [
+const authz = (name: string, ns: string, body: string) => `
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: ${name}, namespace: ${ns} }
+spec:
+${body}
+`;
+const AP_TARGET = authz('target-only', 'b', '  selector: { matchLabels: { app: target } }\n  action: DENY\n  rules: [{ to: [{ operation: { paths: [/admin] } }] }]');
+
+const CHANGES: { name: string; setup?: (m: MeshSnapshot) => void; apply: (m: MeshSnapshot) => void; affects: Name[]; spares: Name[] }[] = [
   { name: 'ports of a VirtualService destination in another namespace', apply: (m) => setService(m, 'b/target', { ports: httpPort(9091) }), affects: ['viaVs', 'viaEgress', 'redirect', 'proxyless', 'labelsOnly'], spares: ['local'] },
   { name: 'endpoints of a mirror destination in another namespace', apply: (m) => m.workloads.set('b/mirror-1', { namespace: 'b', name: 'mirror-1', labels: { app: 'mirror' }, serviceAccount: 'default', addresses: ['10.0.2.9'], ports: {}, source: 'local', resourceVersion: 2n }), affects: ['viaVs', 'viaEgress'], spares: ['local'] },
   { name: 'a workload address behind a reached service', apply: (m) => setWorkload(m, 'b/target-1', { addresses: ['10.0.2.22'] }), affects: ['viaVs', 'viaEgress', 'labelsOnly'], spares: ['local'] },
@@ -80,12 +93,33 @@ spec:
   { name: 'a new service reached through EGRESS_HOSTS', apply: (m) => m.services.set('b/fresh', { namespace: 'b', name: 'fresh', hosts: [], ports: httpPort(9090), labels: {}, source: 'local', resourceVersion: 2n }), affects: ['viaEgress', 'labelsOnly'], spares: ['local', 'viaVs'] },
   { name: 'a service removed', apply: (m) => m.services.delete('b/mirror'), affects: ['viaVs', 'viaEgress'], spares: ['local'] },
   { name: 'a row re-read with the same content', apply: (m) => setService(m, 'b/backend', {}), affects: [], spares: ['local', 'viaVs'] },
+  // AuthorizationPolicies: exactly the proxies whose workloads a changed policy selects, before or after.
+  { name: 'an AuthorizationPolicy selecting one workload', apply: (m) => addYaml(m, AP_TARGET), affects: ['inboundB'], spares: ['backend', 'local', 'viaEgress', 'viaVs', 'redirect', 'proxyless'] },
+  {
+    name: 'an AuthorizationPolicy edited',
+    setup: (m) => addYaml(m, AP_TARGET),
+    apply: (m) => addYaml(m, AP_TARGET.replace('/admin', '/debug')),
+    affects: ['inboundB'],
+    spares: ['backend', 'local', 'viaEgress', 'viaVs', 'redirect', 'proxyless'],
+  },
+  {
+    name: "an AuthorizationPolicy's selector moved to another workload (both flagged)",
+    setup: (m) => addYaml(m, AP_TARGET),
+    apply: (m) => addYaml(m, AP_TARGET.replace('app: target', 'app: backend')),
+    affects: ['inboundB', 'backend'],
+    spares: ['local', 'viaEgress', 'viaVs', 'redirect', 'proxyless'],
+  },
+  { name: 'an AuthorizationPolicy removed', setup: (m) => addYaml(m, AP_TARGET), apply: (m) => m.resources.delete('AuthorizationPolicy/b/target-only'), affects: ['inboundB'], spares: ['backend', 'local', 'viaVs', 'redirect'] },
+  { name: 'a namespace-wide AuthorizationPolicy', apply: (m) => addYaml(m, authz('ns-wide', 'b', '  action: AUDIT\n  rules: [{}]')), affects: ['inboundB', 'backend'], spares: ['local', 'viaEgress', 'viaVs', 'redirect', 'proxyless'] },
+  { name: 'a mesh-wide AuthorizationPolicy in the root namespace', apply: (m) => addYaml(m, authz('mesh', 'istio-system', '  action: DENY\n  rules: [{ from: [{ source: { notNamespaces: [a, b, c] } }] }]')), affects: ['inboundB', 'backend', 'redirect'], spares: ['proxyless'] },
+  { name: 'an AuthorizationPolicy selecting no workload', apply: (m) => addYaml(m, authz('nobody', 'b', '  selector: { matchLabels: { app: nobody } }\n  rules: [{}]')), affects: [], spares: ['inboundB', 'backend', 'local', 'viaEgress', 'viaVs', 'redirect', 'proxyless', 'labelsOnly'] },
+  { name: 'an AuthorizationPolicy with targetRefs (gateways only)', apply: (m) => addYaml(m, authz('gw', 'b', '  targetRefs: [{ kind: Gateway, group: gateway.networking.k8s.io, name: gw }]\n  rules: [{}]')), affects: [], spares: ['inboundB', 'backend', 'labelsOnly'] },
 ];
 
 describe('compile: changedSince (which proxies a change reaches)', () => {
   for (const change of CHANGES) {
     it(change.name, () => {
-      const before = base();
+      const before = change.setup ? edit(base(), change.setup) : base();
       const after = edit(before, change.apply);
       const prev = prepareMesh(before, '1', OPTIONS);
       const next = prepareMesh(after, '2', OPTIONS);

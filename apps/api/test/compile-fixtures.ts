@@ -36,7 +36,7 @@ export function resourceRows(yaml: string): ResourceRow[] {
     if (d.error) throw new Error(`document ${i}: ${d.error.message}`);
     const r = parseResource(d.doc);
     if (!r.ok) throw new Error(`document ${i}: ${r.issues.map((x) => `${x.path}: ${x.message}`).join('; ')}`);
-    const doc = d.doc as { kind: string; apiVersion: string; metadata: { name: string; namespace?: string; creationTimestamp?: string }; spec: Record<string, unknown> };
+    const doc = d.doc as { kind: string; apiVersion: string; metadata: { name: string; namespace?: string; creationTimestamp?: string; annotations?: Record<string, string> }; spec: Record<string, unknown> };
     const created = doc.metadata.creationTimestamp ? new Date(doc.metadata.creationTimestamp) : CREATED;
     return {
       kind: doc.kind,
@@ -45,7 +45,7 @@ export function resourceRows(yaml: string): ResourceRow[] {
       apiVersion: doc.apiVersion,
       uid: `uid-${i}`,
       labels: {},
-      annotations: {},
+      annotations: doc.metadata.annotations ?? {},
       spec: doc.spec,
       generation: 1,
       resourceVersion: 1n,

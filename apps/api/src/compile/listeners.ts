@@ -19,12 +19,18 @@ export function socketAddress(address: string, port: number): JsonObject {
   return { socket_address: { address, port_value: port } };
 }
 
-/** HttpConnectionManager config: RDS from ADS, or an inline route configuration (inbound). */
-export function hcm(statPrefix: string, route: { rds: string } | { inline: JsonObject }, filters: 'outbound' | 'proxyless' | 'inbound'): JsonObject {
+/**
+ * HttpConnectionManager config: RDS from ADS, or an inline route configuration (inbound). `authz`:
+ * the inbound RBAC filters (compile/authz.ts), placed before the router.
+ */
+export function hcm(statPrefix: string, route: { rds: string } | { inline: JsonObject }, filters: 'outbound' | 'proxyless' | 'inbound', authz: readonly JsonObject[] = []): JsonObject {
   const out: JsonObject = { '@type': EXTENSION_TYPE_URL.httpConnectionManager, stat_prefix: statPrefix };
   if ('rds' in route) out['rds'] = { config_source: ADS_CONFIG, route_config_name: route.rds };
   else out['route_config'] = route.inline;
-  out['http_filters'] = filters === 'outbound' ? OUTBOUND_FILTERS : filters === 'proxyless' ? PROXYLESS_FILTERS : [ROUTER];
+  out['http_filters'] = filters === 'outbound' ? OUTBOUND_FILTERS : filters === 'proxyless' ? PROXYLESS_FILTERS : authz.length > 0 ? [...authz, ROUTER] : [ROUTER];
+  // RBAC url_path rules match the normalised path (Istio's default pathNormalization BASE sets
+  // normalize_path on every HCM); only set here so HCMs without RBAC stay as they were.
+  if (authz.length > 0) out['normalize_path'] = true;
   if (filters !== 'proxyless') {
     out['use_remote_address'] = false;
     out['generate_request_id'] = true;

@@ -1,6 +1,7 @@
 import { clusterName, type JsonObject } from '@tern/xds';
 import type { MeshSnapshot, WorkloadRow } from '../store/snapshot.ts';
 import { arr, backsService, hostMatches, labelsOf, scopeIncludes } from '../policy/mesh-model.ts';
+import { AuthzIndex, rbacHttpFilters, samePolicies, type AuthzPolicy } from './authz.ts';
 import { changedHosts } from './changes.ts';
 import { clusterDiscovery, inboundCluster, outboundCluster, passthroughCluster, proxylessCanUse, type ClusterContext } from './cluster.ts';
 import { clusterLoadAssignment, dnsLoadAssignment, workloadPort } from './endpoints.ts';
@@ -30,6 +31,14 @@ interface ClientView {
   kind: Kind;
 }
 
+/** The AuthorizationPolicies that apply to a workload and the RBAC filters they compile to. */
+interface Authz {
+  policies: AuthzPolicy[];
+  filters: JsonObject[];
+}
+
+const NO_AUTHZ: Authz = { policies: [], filters: [] };
+
 /** What shapes a proxy's listeners apart from the mesh (identities are immutable: computed once per proxy). */
 const shapeKeys = new WeakMap<ProxyIdentity, string>();
 
@@ -57,6 +66,10 @@ class Prepared implements PreparedMesh {
   private readonly listeners = new Interner<JsonObject>();
   private readonly results = new Interner<ProxyResources>();
   private readonly maps = new Interner<Map<string, JsonObject>>();
+  private readonly authz: AuthzIndex;
+  private readonly authzSets = new Interner<Authz>();
+  /** Per identity, like scopeOf: compileFor and changedSince ask for the same proxy repeatedly. */
+  private readonly authzOf = new WeakMap<ProxyIdentity, Authz>();
   /** Per identity (the server asks for the same proxy in this revision and, for changedSince, the next). */
   private readonly scopeOf = new WeakMap<ProxyIdentity, ServiceModel[]>();
   private readonly changedFrom = new WeakMap<PreparedMesh, (proxy: ProxyIdentity) => boolean>();
@@ -73,6 +86,7 @@ class Prepared implements PreparedMesh {
       proxyless: { proxyless: true, mtls, trustDomain: options.trustDomain },
     };
     this.clusterId = options.clusterId ?? 'Kubernetes';
+    this.authz = new AuthzIndex(mesh, options.rootNamespace ?? 'istio-system');
     this.labelsMatter = this.model.virtualServices.some((v) => v.usesSourceLabels) || this.model.destinationRules.some((d) => d.selector !== undefined);
   }
 
@@ -89,7 +103,9 @@ class Prepared implements PreparedMesh {
     const scopeKey = this.ids.of(scope);
     // The whole result depends on these and nothing else (node.id does not change resources). The
     // workload row stands for its name, addresses and ports (one row per name in a revision).
-    const key = `${scopeKey}|${view.key}|${shapeKey(proxy)}|${workload ? `w${this.ids.of(workload)}` : `l${labelsKey(proxy.labels)}`}`;
+    // The applicable AuthorizationPolicies follow from namespace and labels, already in the key; named
+    // anyway so that the key states every input.
+    const key = `${scopeKey}|${view.key}|${shapeKey(proxy)}|${workload ? `w${this.ids.of(workload)}` : `l${labelsKey(proxy.labels)}`}|z${this.ids.of(this.authzFor(proxy, workload))}`;
     return this.results.get(key, () => this.build(proxy, view, scope, workload));
   }
 
@@ -127,10 +143,32 @@ class Prepared implements PreparedMesh {
       const wa = key ? prev.model.workloadsByKey.get(key) : undefined;
       const wb = key ? this.model.workloadsByKey.get(key) : undefined;
       if (wa !== wb) return true;
+      // An AuthorizationPolicy added, removed or edited that applies to the workload before or after.
+      if (!samePolicies(prev.authzFor(proxy, wa).policies, this.authzFor(proxy, wb).policies)) return true;
       const oa = prev.ownServices(proxy, wa);
       const ob = this.ownServices(proxy, wb);
       return oa.length !== ob.length || oa.some((s, i) => s.id !== ob[i]!.id) || ob.some((s) => hosts.has(s.host));
     };
+  }
+
+  // ---- authorization ------------------------------------------------------------------------
+
+  /** Interned per set of applicable policies: workloads under the same policies share the filters. */
+  private authzFor(proxy: ProxyIdentity, workload: WorkloadRow | undefined): Authz {
+    if (proxy.kind === 'proxyless' || this.authz.empty) return NO_AUTHZ;
+    let a = this.authzOf.get(proxy);
+    if (!a) this.authzOf.set(proxy, (a = this.computeAuthz(proxy, workload)));
+    return a;
+  }
+
+  /** `workload` is always this revision's row for the proxy (compileFor and findChanges look it up the same way). */
+  private computeAuthz(proxy: ProxyIdentity, workload: WorkloadRow | undefined): Authz {
+    const policies = this.authz.applicable(proxy.namespace, workload ? labelsOf(workload.labels) : proxy.labels);
+    if (policies.length === 0) return NO_AUTHZ;
+    return this.authzSets.get(policies.map((p) => `${p.namespace}/${p.name}`).join('\u0000'), () => ({
+      policies,
+      filters: rbacHttpFilters(policies, { trustDomain: this.options.trustDomain }),
+    }));
   }
 
   // ---- scoping -----------------------------------------------------------------------------
@@ -382,11 +420,12 @@ class Prepared implements PreparedMesh {
     }
     const chains: JsonObject[] = [];
     const address = workload?.addresses[0] ?? '0.0.0.0';
+    const authz = this.authzFor(proxy, workload);
     for (const [number, port] of [...ports].sort(([a], [b]) => a - b)) {
       const appPort = proxy.appPorts[String(number)] ?? port.targetPort ?? number;
       const cname = clusterName({ direction: 'inbound', port: number });
       const filters = (statPrefix: string): JsonObject[] =>
-        port.http ? [hcmFilter(hcm(statPrefix, { inline: inboundRouteConfig(number) }, 'inbound'))] : [tcpProxyFilter(statPrefix, { cluster: cname })];
+        port.http ? [hcmFilter(hcm(statPrefix, { inline: inboundRouteConfig(number) }, 'inbound', authz.filters))] : [tcpProxyFilter(statPrefix, { cluster: cname })];
       if (proxy.interception === 'REDIRECT') {
         chains.push({ name: `0.0.0.0_${appPort}`, filter_chain_match: { destination_port: appPort }, filters: filters(`inbound_0.0.0.0_${appPort}`) });
       } else {
@@ -394,7 +433,7 @@ class Prepared implements PreparedMesh {
         // The sidecar and the app would share address and port: only a distinct port can be proxied.
         if (listenPort === appPort) continue;
         const name = `${address}_${listenPort}`;
-        listeners.set(name, this.listeners.get(`in|${name}|${number}|${port.http}`, () => listener(name, address, listenPort, [{ filters: filters(`inbound_${name}`) }], 'INBOUND')));
+        listeners.set(name, this.listeners.get(`in|${name}|${number}|${port.http}|z${this.ids.of(authz)}`, () => listener(name, address, listenPort, [{ filters: filters(`inbound_${name}`) }], 'INBOUND')));
       }
       const behind = services.get(number)!;
       clusters.set(cname, this.clusters.get(`${cname}#${appPort}#${port.h2}#${JSON.stringify(behind)}`, () => inboundCluster(number, appPort, port, behind)));
