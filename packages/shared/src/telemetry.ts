@@ -48,11 +48,8 @@ export const graphNodeSchema = z.object({
 });
 export type GraphNode = z.infer<typeof graphNodeSchema>;
 
-export const graphEdgeSchema = z.object({
-  id: z.string(),
-  source: z.string(),
-  target: z.string(),
-  protocol: z.enum(['http', 'grpc', 'tcp']),
+/** Golden metrics over a window: of an edge, a destination, or the whole mesh. */
+const summaryStatsSchema = z.object({
   requests: z.number(),
   /** requests (TCP: connections closed) per second over the window. */
   rps: z.number(),
@@ -62,6 +59,14 @@ export const graphEdgeSchema = z.object({
   p50: z.number().nullable(),
   p95: z.number().nullable(),
   p99: z.number().nullable(),
+});
+export type SummaryStats = z.infer<typeof summaryStatsSchema>;
+
+export const graphEdgeSchema = summaryStatsSchema.extend({
+  id: z.string(),
+  source: z.string(),
+  target: z.string(),
+  protocol: z.enum(['http', 'grpc', 'tcp']),
   bytesIn: z.number(),
   bytesOut: z.number(),
   bytesPerSecond: z.number(),
@@ -122,17 +127,6 @@ export function healthOf(requests: number, errorPercent: number): NodeHealth {
   return 'healthy';
 }
 
-/** Golden metrics of one destination (or the whole mesh) over a window. */
-const summaryStatsSchema = z.object({
-  requests: z.number(),
-  rps: z.number(),
-  errors: z.number(),
-  errorPercent: z.number(),
-  p50: z.number().nullable(),
-  p95: z.number().nullable(),
-  p99: z.number().nullable(),
-});
-export type SummaryStats = z.infer<typeof summaryStatsSchema>;
 
 export const summaryQuerySchema = z.object({
   window: graphWindowSchema.default('5m'),
