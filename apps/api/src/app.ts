@@ -11,6 +11,7 @@ import type { AnalyzeFn } from './store/writer.ts';
 import { XdsServer, type XdsCompiler } from './xds/server.ts';
 import { prepareMesh, proxyIdentityFromNode } from './compile/index.ts';
 import { TelemetryService } from './telemetry/service.ts';
+import { CaService } from './ca/service.ts';
 
 // The composition root: one place that builds the control plane's parts from its config.
 
@@ -27,6 +28,8 @@ export interface App {
   xds: XdsServer;
   /** Telemetry ingest (gRPC, next to ADS) and the graph queries. */
   telemetry: TelemetryService;
+  /** The certificate authority (docs/security.md): join tokens, issued certificates, CreateCertificate over gRPC. */
+  ca: CaService;
   close(): Promise<void>;
 }
 
@@ -39,14 +42,31 @@ export async function createApp(config: Config): Promise<App> {
   // Not with the embedded database: PGlite's whole executor is WebAssembly and needs optimized code.
   if (config.databaseUrl) setFlagsFromString('--liftoff-only');
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  let ca: CaService;
+  try {
+    ca = await CaService.start(db.prisma, {
+      trustDomain: config.trustDomain,
+      defaultTtlSeconds: config.caDefaultTtlSeconds,
+      maxTtlSeconds: config.caMaxTtlSeconds,
+      dataDir: config.dataDir,
+      kekValue: config.caKeyEncryptionKey,
+      kekFile: config.caKeyEncryptionKeyFile,
+      certFile: config.caCertFile,
+      keyFile: config.caKeyFile,
+      chainFile: config.caChainFile,
+      sharedDatabase: Boolean(config.databaseUrl),
+    });
+  } catch (err) {
+    await db.close();
+    throw err;
+  }
   const analyzeFn: AnalyzeFn = (input) => analyze(input as Parameters<typeof analyze>[0], { domainSuffix: config.domainSuffix });
   const resources = new ResourceStore(db.prisma, analyzeFn);
   const changes = new ChangeFeed(db, resources);
   await changes.start();
   const xds = new XdsServer(db.prisma, changes, compiler, {
     replicaId: config.replicaId,
-    // The trust domain becomes configurable with mTLS; until then Istio's default.
-    compile: { domainSuffix: config.domainSuffix, trustDomain: 'cluster.local' },
+    compile: { domainSuffix: config.domainSuffix, trustDomain: config.trustDomain },
     debounceMs: config.xdsDebounceMs,
     debounceMaxMs: config.xdsDebounceMaxMs,
   });
@@ -59,6 +79,7 @@ export async function createApp(config: Config): Promise<App> {
     domainSuffix: config.domainSuffix,
   });
   xds.extraServices.push(telemetry.grpcService());
+  xds.extraServices.push(ca.grpcService());
   telemetry.start();
   return {
     config,
@@ -71,6 +92,7 @@ export async function createApp(config: Config): Promise<App> {
     analyze: analyzeFn,
     xds,
     telemetry,
+    ca,
     async close() {
       await xds.close();
       await telemetry.stop();

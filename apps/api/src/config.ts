@@ -34,6 +34,18 @@ export interface Config {
   telemetryHourRetentionDays: number;
   /** How often hour rollups are recomputed and old rows deleted. */
   telemetryRollupIntervalMs: number;
+  /** The CA (docs/security.md): SPIFFE trust domain of workload identities. */
+  trustDomain: string;
+  /** Workload certificate lifetime when the caller asks for none, and the most it may ask for. */
+  caDefaultTtlSeconds: number;
+  caMaxTtlSeconds: number;
+  /** Key-encryption key for the stored CA key (base64 of 32 bytes), or a file holding it. */
+  caKeyEncryptionKey: string | undefined;
+  caKeyEncryptionKeyFile: string | undefined;
+  /** An operator-provided CA instead of the generated root. */
+  caCertFile: string | undefined;
+  caKeyFile: string | undefined;
+  caChainFile: string | undefined;
 }
 
 function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0): number {
@@ -72,5 +84,32 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     telemetryMinuteRetentionHours: int(env, 'TERN_TELEMETRY_MINUTE_RETENTION_HOURS', 24, 1),
     telemetryHourRetentionDays: int(env, 'TERN_TELEMETRY_HOUR_RETENTION_DAYS', 30, 1),
     telemetryRollupIntervalMs: int(env, 'TERN_TELEMETRY_ROLLUP_INTERVAL_SECONDS', 300, 1) * 1000,
+    ...caConfig(env),
+  };
+}
+
+function caConfig(env: NodeJS.ProcessEnv) {
+  const trustDomain = env.TERN_TRUST_DOMAIN?.trim() || 'cluster.local';
+  if (!/^[a-z0-9]([-a-z0-9._]*[a-z0-9])?$/.test(trustDomain) || trustDomain.length > 255) {
+    throw new Error(`TERN_TRUST_DOMAIN must be a lowercase DNS-like name (letters, digits, ".", "-", "_"), got "${trustDomain}"`);
+  }
+  const caDefaultTtlSeconds = int(env, 'TERN_CA_DEFAULT_TTL_SECONDS', 24 * 3600, 60);
+  const caMaxTtlSeconds = int(env, 'TERN_CA_MAX_TTL_SECONDS', 7 * 24 * 3600, 60);
+  if (caDefaultTtlSeconds > caMaxTtlSeconds) throw new Error(`TERN_CA_DEFAULT_TTL_SECONDS (${caDefaultTtlSeconds}) must not exceed TERN_CA_MAX_TTL_SECONDS (${caMaxTtlSeconds})`);
+  const file = (name: string) => env[name]?.trim() || undefined;
+  const caCertFile = file('TERN_CA_CERT_FILE');
+  const caKeyFile = file('TERN_CA_KEY_FILE');
+  if (Boolean(caCertFile) !== Boolean(caKeyFile)) throw new Error('TERN_CA_CERT_FILE and TERN_CA_KEY_FILE must be set together');
+  const caChainFile = file('TERN_CA_CHAIN_FILE');
+  if (caChainFile && !caCertFile) throw new Error('TERN_CA_CHAIN_FILE needs TERN_CA_CERT_FILE and TERN_CA_KEY_FILE');
+  return {
+    trustDomain,
+    caDefaultTtlSeconds,
+    caMaxTtlSeconds,
+    caKeyEncryptionKey: env.TERN_CA_KEY_ENCRYPTION_KEY?.trim() || undefined,
+    caKeyEncryptionKeyFile: file('TERN_CA_KEY_ENCRYPTION_KEY_FILE'),
+    caCertFile,
+    caKeyFile,
+    caChainFile,
   };
 }

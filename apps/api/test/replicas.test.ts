@@ -5,6 +5,7 @@ import net from 'node:net';
 import path from 'node:path';
 import type { ChangeEvent } from '@tern/shared';
 import { onPostgres, openTestDatabase, startTestApi, type TestApi, type TestDatabase } from './helpers.ts';
+import { SHARED_KEK, replicaEnv } from './replica-env.ts';
 
 // The change feed, several replicas on one PostgreSQL, and a database that goes away.
 
@@ -96,10 +97,10 @@ if (onPostgres) {
 
     before(async () => {
       db = await openTestDatabase();
-      a = await startTestApi({}, db);
+      a = await startTestApi({ caKeyEncryptionKey: SHARED_KEK }, db);
       b = spawn(process.execPath, ['--import', 'tsx', 'apps/api/src/main.ts'], {
         cwd: root,
-        env: { ...process.env, DATABASE_URL: db.databaseUrl, TERN_API_PORT: '0', TERN_XDS_PORT: '0', TERN_LOG_LEVEL: 'warn' },
+        env: { ...process.env, ...replicaEnv(db), TERN_API_PORT: '0', TERN_XDS_PORT: '0', TERN_LOG_LEVEL: 'warn' },
         stdio: ['ignore', 'pipe', 'inherit'],
       });
       bUrl = await new Promise<string>((resolve, reject) => {

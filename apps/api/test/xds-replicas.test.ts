@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { onPostgres, openTestDatabase, startTestApi, type TestApi, type TestDatabase } from './helpers.ts';
+import { SHARED_KEK, replicaEnv } from './replica-env.ts';
 import { SotwClient, TYPE_URL, eventually, names, node } from './xds-fixtures.ts';
 
 // Two control-plane processes on one PostgreSQL: a write through one replica reaches a proxy
@@ -22,10 +23,10 @@ if (onPostgres) {
 
     before(async () => {
       db = await openTestDatabase();
-      a = await startTestApi({ xdsDebounceMs: 20, xdsDebounceMaxMs: 200 }, db, { xds: true });
+      a = await startTestApi({ xdsDebounceMs: 20, xdsDebounceMaxMs: 200, caKeyEncryptionKey: SHARED_KEK }, db, { xds: true });
       b = spawn(process.execPath, ['--import', 'tsx', 'apps/api/src/main.ts'], {
         cwd: root,
-        env: { ...process.env, DATABASE_URL: db.databaseUrl, TERN_API_PORT: '0', TERN_XDS_PORT: '0', TERN_XDS_DEBOUNCE_MS: '20', TERN_REPLICA_ID: 'replica-b', TERN_LOG_LEVEL: 'warn' },
+        env: { ...process.env, ...replicaEnv(db), TERN_API_PORT: '0', TERN_XDS_PORT: '0', TERN_XDS_DEBOUNCE_MS: '20', TERN_REPLICA_ID: 'replica-b', TERN_LOG_LEVEL: 'warn' },
         stdio: ['ignore', 'pipe', 'inherit'],
       });
       await new Promise<void>((resolve, reject) => {

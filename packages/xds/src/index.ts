@@ -4,3 +4,4 @@ export * from './types.ts';
 export * from './names.ts';
 export * from './ads.ts';
 export * from './telemetry.ts';
+export * from './istio-ca.ts';

@@ -5,6 +5,7 @@ import { registryRouter } from './routers/registry.ts';
 import { proxiesRouter } from './routers/proxies.ts';
 import { graphRouter } from './routers/graph.ts';
 import { authRouter, tokensRouter, usersRouter } from './routers/auth.ts';
+import { caRouter } from './routers/ca.ts';
 
 export const appRouter = router({
   resources: resourcesRouter,
@@ -15,6 +16,7 @@ export const appRouter = router({
   tokens: tokensRouter,
   proxies: proxiesRouter,
   graph: graphRouter,
+  ca: caRouter,
 });
 
 export type AppRouter = typeof appRouter;

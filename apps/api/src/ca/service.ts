@@ -1,0 +1,171 @@
+import path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { istioCertificateServiceDefinition, type CreateCertificateHandler } from '@tern/xds';
+import type { PrismaClient } from '../generated/prisma/client.ts';
+import { isDatabaseUnavailable } from '../store/db.ts';
+import { logger } from '../log.ts';
+import { authenticateCaller, CredentialError, type Authenticator } from './authenticator.ts';
+import { issuerFromFiles, type CaIssuer } from './issuer.ts';
+import { IssueError, issueSvid, type IssuedSvid, type TtlPolicy } from './issue.ts';
+import { JoinTokenStore } from './join-tokens.ts';
+import { loadKek } from './kek.ts';
+import { loadOrCreateRoot } from './store.ts';
+
+// The control plane's certificate authority: loads (or creates) the issuer at start, issues
+// workload certificates to authenticated callers over gRPC, and answers the API's questions
+// (trust bundle, issued certificates). docs/security.md.
+
+export interface CaOptions {
+  trustDomain: string;
+  defaultTtlSeconds: number;
+  maxTtlSeconds: number;
+  dataDir: string;
+  kekValue?: string | undefined;
+  kekFile?: string | undefined;
+  certFile?: string | undefined;
+  keyFile?: string | undefined;
+  chainFile?: string | undefined;
+  /** Several replicas may share the database (PostgreSQL): a generated KEK would differ per host. */
+  sharedDatabase: boolean;
+}
+
+export interface TrustBundle {
+  trustDomain: string;
+  mode: 'generated' | 'provided';
+  /** PEM certificates workloads must trust. */
+  roots: string[];
+  issuer: { subject: string; serial: string; notBefore: string; notAfter: string };
+}
+
+export interface IssuedCertificateView {
+  serial: string;
+  spiffeId: string;
+  namespace: string;
+  serviceAccount: string;
+  notBefore: string;
+  notAfter: string;
+  issuedAt: string;
+  credential: string;
+  requester: string | null;
+}
+
+export interface CreateCertificateInput {
+  csrPem: string;
+  ttlSeconds: number;
+  credential: string;
+  requester?: string | undefined;
+}
+
+export class CaService {
+  readonly joinTokens: JoinTokenStore;
+  /** Asked in order; a Kubernetes TokenReview authenticator goes here (authenticator.ts). */
+  readonly authenticators: Authenticator[];
+  private readonly ttl: TtlPolicy;
+
+  private constructor(
+    private readonly prisma: PrismaClient,
+    private readonly issuer: CaIssuer,
+    readonly opts: CaOptions,
+  ) {
+    this.joinTokens = new JoinTokenStore(prisma);
+    this.authenticators = [this.joinTokens];
+    this.ttl = { defaultSeconds: opts.defaultTtlSeconds, maxSeconds: opts.maxTtlSeconds };
+  }
+
+  static async start(prisma: PrismaClient, opts: CaOptions): Promise<CaService> {
+    let issuer: CaIssuer;
+    if (opts.certFile && opts.keyFile) {
+      issuer = await issuerFromFiles({ certFile: opts.certFile, keyFile: opts.keyFile, chainFile: opts.chainFile });
+    } else {
+      const generatePath = path.join(opts.dataDir, 'ca-kek');
+      const { kek, generated } = loadKek({ value: opts.kekValue, file: opts.kekFile, generatePath });
+      if (generated) {
+        logger.warn({ path: generatePath, fingerprint: kek.fingerprint }, 'CA: generated a key-encryption key (mode 0600); keep it with the database backups, or set TERN_CA_KEY_ENCRYPTION_KEY');
+      }
+      if (opts.sharedDatabase && !opts.kekValue && !opts.kekFile) {
+        logger.warn({ path: generatePath }, 'CA: no TERN_CA_KEY_ENCRYPTION_KEY on a shared database: every replica must use the same key-encryption key, or the others cannot start');
+      }
+      const loaded = await loadOrCreateRoot(prisma, kek);
+      issuer = loaded.issuer;
+      if (loaded.created) logger.info({ serial: issuer.certificate.serialNumber, notAfter: issuer.certificate.notAfter.toISOString() }, 'CA: generated the root certificate');
+    }
+    logger.info({ mode: issuer.mode, trustDomain: opts.trustDomain, issuer: issuer.certificate.subject, serial: issuer.certificate.serialNumber, notAfter: issuer.certificate.notAfter.toISOString() }, 'CA ready');
+    return new CaService(prisma, issuer, opts);
+  }
+
+  trustBundle(): TrustBundle {
+    const c = this.issuer.certificate;
+    return {
+      trustDomain: this.opts.trustDomain,
+      mode: this.issuer.mode,
+      roots: this.issuer.roots.map((r) => r.toString('pem')),
+      issuer: { subject: c.subject, serial: c.serialNumber, notBefore: c.notBefore.toISOString(), notAfter: c.notAfter.toISOString() },
+    };
+  }
+
+  /** Authenticates the caller, issues for the credential's identity, counts the use and records the certificate. */
+  async createCertificate(input: CreateCertificateInput): Promise<IssuedSvid> {
+    const caller = await authenticateCaller(this.authenticators, input.credential);
+    const svid = await issueSvid(this.issuer, { csrPem: input.csrPem, identity: caller.identity, trustDomain: this.opts.trustDomain, ttlSeconds: input.ttlSeconds, ttl: this.ttl });
+    await this.prisma.$transaction(async (tx) => {
+      await caller.commit?.(tx);
+      await tx.issuedCertificate.create({
+        data: {
+          serial: svid.serial,
+          spiffeId: svid.spiffeId,
+          namespace: caller.identity.namespace,
+          serviceAccount: caller.identity.serviceAccount,
+          notBefore: svid.notBefore,
+          notAfter: svid.notAfter,
+          credential: caller.credential,
+          requester: input.requester ?? null,
+        },
+      });
+    });
+    logger.info({ serial: svid.serial, spiffeId: svid.spiffeId, notAfter: svid.notAfter.toISOString(), credential: caller.credential, requester: input.requester }, 'CA: issued a workload certificate');
+    return svid;
+  }
+
+  async listCertificates(f: { namespace?: string | undefined; serviceAccount?: string | undefined; limit: number }): Promise<IssuedCertificateView[]> {
+    const rows = await this.prisma.issuedCertificate.findMany({
+      where: { ...(f.namespace ? { namespace: f.namespace } : {}), ...(f.serviceAccount ? { serviceAccount: f.serviceAccount } : {}) },
+      orderBy: { issuedAt: 'desc' },
+      take: f.limit,
+    });
+    return rows.map((r) => ({
+      serial: r.serial,
+      spiffeId: r.spiffeId,
+      namespace: r.namespace,
+      serviceAccount: r.serviceAccount,
+      notBefore: r.notBefore.toISOString(),
+      notAfter: r.notAfter.toISOString(),
+      issuedAt: r.issuedAt.toISOString(),
+      credential: r.credential,
+      requester: r.requester,
+    }));
+  }
+
+  /** Istio's IstioCertificateService, for `grpc.Server.addService` next to ADS. */
+  grpcService(): { definition: grpc.ServiceDefinition; implementation: grpc.UntypedServiceImplementation } {
+    const CreateCertificate: CreateCertificateHandler = (call, callback) => {
+      const fail = (code: grpc.status, details: string) => callback({ code, details });
+      const auth = call.metadata.get('authorization')[0];
+      const header = typeof auth === 'string' ? auth : auth?.toString('utf8');
+      const bearer = header && /^bearer\s+/i.test(header) ? header.replace(/^bearer\s+/i, '').trim() : undefined;
+      if (!bearer) return fail(grpc.status.UNAUTHENTICATED, 'missing credential: send "authorization: Bearer <join token>" in the call metadata');
+      const fields = call.request.metadata?.fields ?? {};
+      if ('ImpersonatedIdentity' in fields) return fail(grpc.status.PERMISSION_DENIED, 'metadata.ImpersonatedIdentity: impersonation is not supported; a certificate carries only its credential\'s identity');
+      this.createCertificate({ csrPem: call.request.csr, ttlSeconds: Number(call.request.validity_duration ?? 0), credential: bearer, requester: call.getPeer() }).then(
+        (svid) => callback(null, { cert_chain: svid.chainPem }),
+        (err: unknown) => {
+          if (err instanceof CredentialError) return fail(grpc.status.UNAUTHENTICATED, err.message);
+          if (err instanceof IssueError) return fail(err.code === 'identity-mismatch' ? grpc.status.PERMISSION_DENIED : grpc.status.INVALID_ARGUMENT, err.message);
+          if (isDatabaseUnavailable(err)) return fail(grpc.status.UNAVAILABLE, 'the database is unavailable; retry shortly');
+          logger.error({ err: err instanceof Error ? err.message : String(err) }, 'CA: CreateCertificate failed');
+          fail(grpc.status.INTERNAL, 'internal error; see the control plane log');
+        },
+      );
+    };
+    return { definition: istioCertificateServiceDefinition(), implementation: { CreateCertificate } };
+  }
+}
