@@ -2,7 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { unpackAny, type DiscoveryResponse, type JsonObject } from '@tern/xds';
 import { startTestApi, type TestApi } from './helpers.ts';
-import { SotwClient, node, TYPE_URL } from './xds-fixtures.ts';
+import { SotwClient, meshCaughtUp, node, TYPE_URL } from './xds-fixtures.ts';
 
 // End to end through the API and the ADS server: applying an AuthorizationPolicy pushes RBAC
 // filters to the inbound listener of the workload it selects (and only there); deleting it takes
@@ -24,6 +24,9 @@ before(async () => {
     assert.equal((await api.rest('PUT', `/api/v1/registry/services/default/${name}`, { namespace: 'default', name, ports: [{ number: 8080, protocol: 'HTTP' }] })).status, 200);
     assert.equal((await api.rest('PUT', `/api/v1/registry/workloads/default/${name}-1`, { namespace: 'default', name: `${name}-1`, labels: { app: name }, addresses: [address] })).status, 200);
   }
+  // Proxies connect to the mesh with every registry write in it (on PostgreSQL the change feed
+  // may learn of the last one after its response), so the only later pushes are the policy's.
+  await meshCaughtUp(api);
 });
 after(async () => {
   for (const c of clients) c.close();
