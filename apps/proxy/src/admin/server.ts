@@ -6,6 +6,7 @@ import type { ListenerManager } from '../dataplane/listeners.ts';
 import { configDump } from './config-dump.ts';
 import { renderStatsPrometheus, renderStatsText } from '../dataplane/resilience/stats.ts';
 import { retryStatsPrometheus, retryStatsText } from '../dataplane/retry.ts';
+import { rbacStatsPrometheus, rbacStatsText } from '../dataplane/rbac.ts';
 
 export interface AdminState {
   engine: Engine;
@@ -84,7 +85,7 @@ function handle(state: AdminState, req: http.IncomingMessage, res: http.ServerRe
       return prometheus(state.engine, res);
     case '/stats':
       // Envoy's text format for the cluster stats, after the Istio metrics.
-      return send(res, 200, 'text/plain', state.engine.metrics.render() + renderStatsText(state.engine) + retryStatsText(state.engine));
+      return send(res, 200, 'text/plain', state.engine.metrics.render() + renderStatsText(state.engine) + retryStatsText(state.engine) + rbacStatsText(state.engine));
     case '/drain_listeners':
       if (method !== 'POST') return send(res, 405, 'text/plain', 'use POST\n');
       state.drain();
@@ -97,7 +98,7 @@ function handle(state: AdminState, req: http.IncomingMessage, res: http.ServerRe
 }
 
 function prometheus(engine: Engine, res: http.ServerResponse): void {
-  send(res, 200, 'text/plain; version=0.0.4; charset=utf-8', engine.metrics.render() + renderStatsPrometheus(engine) + retryStatsPrometheus(engine));
+  send(res, 200, 'text/plain; version=0.0.4; charset=utf-8', engine.metrics.render() + renderStatsPrometheus(engine) + retryStatsPrometheus(engine) + rbacStatsPrometheus(engine));
 }
 
 /** Envoy's /clusters: text `cluster::host::field::value` lines, or ?format=json. */

@@ -17,6 +17,7 @@ import {
   type SocketAddress,
   type StringMatcher,
 } from './model.ts';
+import { compileRbacPerRoute, RBAC_PER_ROUTE_TYPE_URL, type RbacPerRoute } from './compile-rbac.ts';
 
 /** Where we are: the resource being compiled, for error messages. */
 export interface Ctx {
@@ -409,7 +410,7 @@ export function corsPolicy(ctx: Ctx, v: JsonObject, path: string): CorsPolicy {
 const EMPTY_PFC: PerFilterConfig = Object.freeze({ raw: new Map() });
 
 /**
- * typed_per_filter_config: fault and CORS overrides are compiled; RBAC kept raw; other types are
+ * typed_per_filter_config: fault, CORS and RBAC overrides are compiled; other types are
  * kept raw and ignored unless wrapped in envoy.config.route.v3.FilterConfig with is_optional (then
  * skipped) — an unknown non-optional override is rejected, like Envoy does for unknown filters.
  */
@@ -420,7 +421,7 @@ export function perFilterConfig(ctx: Ctx, parent: JsonObject, path: string): Per
   const raw = new Map<string, JsonObject>();
   let fault: FaultConfig | undefined;
   let cors: CorsPolicy | undefined;
-  let rbac: JsonObject | undefined;
+  let rbac: Map<string, RbacPerRoute> | undefined;
   for (const [filterName, anyJson] of Object.entries(v)) {
     const fp = join(p, filterName);
     if (!isObject(anyJson)) fail(ctx, fp, 'must be an object with "@type"');
@@ -437,7 +438,7 @@ export function perFilterConfig(ctx: Ctx, parent: JsonObject, path: string): Per
     const type = config['@type'];
     if (type === EXTENSION_TYPE_URL.fault) fault = faultConfig(ctx, config, fp);
     else if (type === EXTENSION_TYPE_URL.corsPolicy) cors = corsPolicy(ctx, config, fp);
-    else if (type === 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBACPerRoute') rbac = config;
+    else if (type === RBAC_PER_ROUTE_TYPE_URL) (rbac ??= new Map()).set(filterName, compileRbacPerRoute(ctx, config, fp));
     else if (!optional) fail(ctx, join(fp, '@type'), `per-route config of type ${String(type)} is not supported`);
   }
   return { ...(fault ? { fault } : {}), ...(cors ? { cors } : {}), ...(rbac ? { rbac } : {}), raw };

@@ -21,6 +21,7 @@ import {
   type Ctx,
 } from './compile-common.ts';
 import { compileRouteTable } from './compile-route.ts';
+import { compileRbacFilter } from './compile-rbac.ts';
 import type {
   CidrRange,
   FilterChain,
@@ -35,8 +36,8 @@ import type {
 import { NO_MUTATIONS } from './compile-common.ts';
 
 const LISTENER_FILTERS = new Set<string>([EXTENSION_TYPE_URL.originalDst, EXTENSION_TYPE_URL.tlsInspector, EXTENSION_TYPE_URL.httpInspector]);
-/** Non-terminal network filters accepted and passed through raw (the data plane may enforce them later). */
-const PASSTHROUGH_NETWORK_FILTERS = new Set<string>([EXTENSION_TYPE_URL.networkRbac]);
+/** Non-terminal network filters accepted and passed through raw: none today. Authorization filters never pass unenforced. */
+const PASSTHROUGH_NETWORK_FILTERS = new Set<string>();
 
 export function compileListener(json: JsonObject, ctx: Ctx = { typeUrl: TYPE_URL.listener, name: String(json.name ?? '') }): ListenerConfig {
   const path = '';
@@ -120,6 +121,9 @@ function compileFilterChain(ctx: Ctx, c: JsonObject, path: string, index: number
     } else if (PASSTHROUGH_NETWORK_FILTERS.has(type)) {
       if (last) fail(ctx, fp, 'the last network filter must be envoy.filters.network.http_connection_manager or tcp_proxy');
       networkFilters.push({ name: fname, typeUrl: type, config: tc });
+    } else if (type === EXTENSION_TYPE_URL.networkRbac) {
+      // Accepting it without enforcing it would let through connections a DENY policy names.
+      fail(ctx, join(join(fp, 'typed_config'), '@type'), 'the network RBAC filter (authorization of TCP connections) is not enforced by this proxy; refused rather than ignored (HTTP RBAC is supported)');
     } else fail(ctx, join(join(fp, 'typed_config'), '@type'), `network filter ${type} is not supported`);
   });
   const ts = obj(ctx, c, 'transport_socket', path);
@@ -255,7 +259,7 @@ function compileHcm(ctx: Ctx, h: JsonObject, path: string): HttpConnectionManage
       case 'cors':
         return { kind, name: fname };
       default:
-        return { kind: 'rbac' as const, name: fname, config: tc };
+        return { kind: 'rbac' as const, name: fname, config: compileRbacFilter(ctx, tc, tp) };
     }
   }).filter((f): f is HttpFilter => f !== undefined);
   const routerAt = httpFilters.findIndex((f) => f.kind === 'router');

@@ -11,6 +11,7 @@
  * Envoy's default where this file does not already say which value is filled in).
  */
 import type { JsonObject } from '@tern/xds';
+import type { RbacFilterConfig, RbacPerRoute } from './compile-rbac.ts';
 
 export type { Json, JsonObject } from '@tern/xds';
 
@@ -120,8 +121,8 @@ export interface PerFilterConfig {
   readonly fault?: FaultConfig;
   /** envoy.filters.http.cors policy (CorsPolicy). */
   readonly cors?: CorsPolicy;
-  /** RBACPerRoute, raw. */
-  readonly rbac?: JsonObject;
+  /** RBACPerRoute overrides by HTTP filter name (Istio names its DENY and ALLOW filters alike). */
+  readonly rbac?: ReadonlyMap<string, RbacPerRoute>;
   /** Every entry as received, by filter name. */
   readonly raw: ReadonlyMap<string, JsonObject>;
 }
@@ -240,7 +241,7 @@ export type HttpFilter =
   | { readonly kind: 'router'; readonly name: string; readonly config: RouterConfig }
   | { readonly kind: 'fault'; readonly name: string; readonly config: FaultConfig }
   | { readonly kind: 'cors'; readonly name: string }
-  | { readonly kind: 'rbac'; readonly name: string; readonly config: JsonObject };
+  | { readonly kind: 'rbac'; readonly name: string; readonly config: RbacFilterConfig };
 
 /** envoy.filters.http.router options. */
 export interface RouterConfig {

@@ -1,6 +1,7 @@
 import type { ClusterConfig, Endpoint, FaultConfig, FilterChain, HttpConnectionManagerConfig, ListenerConfig, ProxySnapshot, RouteTable } from '../config/model.ts';
 import { faultFilter } from './fault.ts';
 import { hasCorsFilter } from './cors.ts';
+import { RbacRequest, rbacFilters, type RbacFilterRuntime } from './rbac.ts';
 import type { LabelBase } from '../telemetry/metrics.ts';
 import type { Engine } from './engine.ts';
 import type { Exchange } from './exchange.ts';
@@ -20,6 +21,8 @@ export class HttpContext {
   /** The HCM's fault filter config (undefined: no fault filter, no faults) and whether it has the CORS filter. */
   readonly fault: FaultConfig | undefined;
   readonly cors: boolean;
+  /** The HCM's RBAC filters in order; undefined (no cost per request) when it has none. */
+  readonly rbac: readonly RbacFilterRuntime[] | undefined;
   /** Set when the listener drains: HTTP/1.1 responses carry Connection: close. */
   draining = false;
 
@@ -36,6 +39,22 @@ export class HttpContext {
     this.suppressEnvoyHeaders = router?.kind === 'router' ? router.config.suppressEnvoyHeaders : false;
     this.fault = faultFilter(hcm);
     this.cors = hasCorsFilter(hcm);
+    this.rbac = rbacFilters(engine, hcm);
+  }
+
+  /** The request as the RBAC filter sees it (before any route rewrite). */
+  rbacRequest(ex: Exchange): RbacRequest {
+    const socket = downstreamSocket(ex);
+    return new RbacRequest({
+      method: ex.method,
+      authority: ex.authority,
+      path: ex.path,
+      headers: ex.headers,
+      scheme: ex.scheme,
+      hcm: this.hcm,
+      socket,
+      originalDestination: () => restoredDestination(socket),
+    });
   }
 
   routeTable(snap: ProxySnapshot): RouteTable | undefined {

@@ -14,6 +14,7 @@ import { backoffMs, parseGrpcTimeout, retriableFailure, retriableResponse, retry
 import { decideFault, effectiveFault, FAULT_ABORT_BODY, faultEnded, faultStarted, type FaultDecision } from './fault.ts';
 import { startMirrors, type MirrorRequest } from './mirror.ts';
 import { addCorsResponseHeaders, corsOrigin, corsPolicyFor, isPreflight, preflightHeaders } from './cors.ts';
+import { checkRbac, RBAC_DENIED_BODY } from './rbac.ts';
 import { releaseRetry, tryRetry } from './resilience/breakers.ts';
 import type { UpstreamHost } from '../config/lb.ts';
 import { upstreamErrorFlag } from './upstream.ts';
@@ -147,6 +148,8 @@ export class Exchange implements UpstreamUser, IdleStream {
   originalAuthority = '';
   upServiceTime = 0;
   routeName: string | undefined;
+  /** Envoy's response code details when the proxy decided the outcome (RBAC denial). */
+  details: string | undefined = undefined;
 
   constructor(readonly ctx: HttpContext) {
     this.labels = ctx.defaultLabels;
@@ -246,11 +249,22 @@ export class Exchange implements UpstreamUser, IdleStream {
     }
 
     const table = ctx.routeTable(this.snap);
-    if (!table) {
+    const d = table === undefined ? undefined : decide(table, this);
+    // RBAC filters come before fault, CORS and the router (Istio's order): even a request without
+    // a route, or to a direct response, is authorised first.
+    if (ctx.rbac !== undefined) {
+      const denied = checkRbac(ctx.rbac, ctx.rbacRequest(this), d?.route, d?.vh, d?.kind === 'forward' ? d.weighted : undefined);
+      if (denied !== undefined) {
+        this.details = denied;
+        this.routeName = d?.route?.name;
+        this.localReply(403, '-', RBAC_DENIED_BODY);
+        return;
+      }
+    }
+    if (d === undefined) {
       this.localReply(404, 'NR', '');
       return;
     }
-    const d = decide(table, this);
     if (d.kind === 'local') {
       this.routeName = d.route?.name;
       this.respMutations = d.mutations;

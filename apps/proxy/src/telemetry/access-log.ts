@@ -14,6 +14,7 @@ export function writeAccessLog(ex: Exchange, durationMs: number): string {
     protocol: ex.down === 2 ? 'HTTP/2' : 'HTTP/1.1',
     response_code: ex.status,
     response_flags: ex.flags,
+    response_code_details: ex.details ?? null,
     grpc_status: ex.grpcStatus < 0 ? null : ex.grpcStatus,
     bytes_received: ex.reqBytes,
     bytes_sent: ex.respBytes,
