@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { parse } from 'yaml';
 import { currentWeights, evenSplit, planTrafficShift, rebalance, toYaml } from '../src/lib/traffic.ts';
-import { namespaceMtls, versionsOf } from '../src/lib/mesh.ts';
+import { versionsOf } from '../src/lib/mesh.ts';
 import { layeredLayout, layoutGraph } from '../src/lib/graph-layout.ts';
 import type { ServiceRecord, StoredResource } from '../src/lib/api-types.ts';
 
@@ -96,16 +96,6 @@ describe('mesh derivations', () => {
     assert.deepEqual(versions, ['v2', 'v10']);
   });
 
-  test('namespace mTLS: namespace policy, else the mesh-wide one, else PERMISSIVE; selector policies ignored', () => {
-    const pa = (ns: string, spec: Record<string, unknown>) => ({ ...stored('PeerAuthentication', 'default', spec), metadata: { ...stored('PeerAuthentication', 'x', {}).metadata, namespace: ns } });
-    assert.deepEqual(namespaceMtls([], 'default'), { mode: 'PERMISSIVE', source: 'default' });
-    const mesh = pa('istio-system', { mtls: { mode: 'STRICT' } });
-    assert.deepEqual(namespaceMtls([mesh], 'default'), { mode: 'STRICT', source: 'mesh' });
-    const own = pa('default', { mtls: { mode: 'PERMISSIVE' } });
-    assert.deepEqual(namespaceMtls([mesh, own], 'default'), { mode: 'PERMISSIVE', source: 'namespace' });
-    const workloadOnly = pa('other', { selector: { matchLabels: { app: 'x' } }, mtls: { mode: 'DISABLE' } });
-    assert.deepEqual(namespaceMtls([workloadOnly], 'other'), { mode: 'PERMISSIVE', source: 'default' });
-  });
 });
 
 describe('graph layout', () => {

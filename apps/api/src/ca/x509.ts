@@ -6,7 +6,8 @@ import { webcrypto } from 'node:crypto';
 import type { webcrypto as wc } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 
-x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+// `never`: the one-argument overload whichever lib (DOM or not) types WebCrypto with.
+x509.cryptoProvider.set(webcrypto as never);
 
 export { x509 };
 export const subtle = webcrypto.subtle;

@@ -16,6 +16,7 @@ const NAV: { href: string; label: string; need?: Role }[] = [
   { href: '/graph', label: 'Graph' },
   { href: '/services', label: 'Services' },
   { href: '/traffic', label: 'Traffic' },
+  { href: '/security', label: 'Security' },
   { href: '/config', label: 'Config' },
   { href: '/audit', label: 'Audit log' },
   { href: '/admin/users', label: 'Users', need: 'admin' },

@@ -75,9 +75,10 @@ export function when(iso: string | null | undefined): string {
   return Number.isNaN(d.getTime()) ? iso : d.toLocaleString();
 }
 
-/** mTLS mode with a lock: filled and closed for STRICT, open for PERMISSIVE / DISABLE. */
+/** mTLS mode with a lock: filled and closed for STRICT, open for PERMISSIVE, none (plain text) for DISABLE. */
 export function MtlsLock({ mode, title }: { mode: string; title?: string }) {
   const strict = mode === 'STRICT';
+  if (mode === 'DISABLE') return <span className="lock plain" title={title ?? 'mTLS DISABLE'} data-testid="mtls-mode">{mode}</span>;
   return (
     <span className={`lock ${strict ? 'strict' : 'open'}`} title={title ?? `mTLS ${mode}`} data-testid="mtls-mode">
       <svg viewBox="0 0 16 16" aria-hidden="true">

@@ -1,37 +1,12 @@
 import type { ProxyView, ServiceRecord, StoredResource, WorkloadRecord } from './api-types.ts';
 
-// Pure derivations the pages share: namespaces and their mTLS mode, a service's workloads and
-// versions, the policy that applies to a host.
+// Pure derivations the pages share: namespaces, a service's workloads and versions, the policy that
+// applies to a host (mTLS modes: security.ts).
 
 export const ROOT_NAMESPACE = 'istio-system';
 export const DOMAIN_SUFFIX = 'cluster.local';
 
 export type MtlsMode = 'STRICT' | 'PERMISSIVE' | 'DISABLE';
-
-interface PeerAuthSpec {
-  selector?: { matchLabels?: Record<string, string> };
-  mtls?: { mode?: string };
-}
-
-function namespaceWideMode(resources: StoredResource[], ns: string): MtlsMode | undefined {
-  for (const r of resources) {
-    if (r.kind !== 'PeerAuthentication' || r.metadata.namespace !== ns) continue;
-    const spec = r.spec as PeerAuthSpec;
-    if (spec.selector?.matchLabels && Object.keys(spec.selector.matchLabels).length > 0) continue;
-    const mode = spec.mtls?.mode;
-    if (mode === 'STRICT' || mode === 'PERMISSIVE' || mode === 'DISABLE') return mode;
-  }
-  return undefined;
-}
-
-/** A namespace's effective mTLS mode: its namespace-wide PeerAuthentication, else the mesh's, else PERMISSIVE. */
-export function namespaceMtls(resources: StoredResource[], ns: string): { mode: MtlsMode; source: 'namespace' | 'mesh' | 'default' } {
-  const own = namespaceWideMode(resources, ns);
-  if (own) return { mode: own, source: 'namespace' };
-  const mesh = namespaceWideMode(resources, ROOT_NAMESPACE);
-  if (mesh) return { mode: mesh, source: 'mesh' };
-  return { mode: 'PERMISSIVE', source: 'default' };
-}
 
 export function namespacesOf(input: { resources?: StoredResource[]; services?: ServiceRecord[]; workloads?: WorkloadRecord[]; proxies?: ProxyView[] }): string[] {
   const set = new Set<string>();

@@ -2,7 +2,8 @@
 import { useQuery } from '@tanstack/react-query';
 import Link from 'next/link';
 import { ErrorMessage, Empty, LevelBadge, Loading, MtlsLock, StatusBadge, when } from '../../components/ui.tsx';
-import { namespaceMtls, namespacesOf } from '../../lib/mesh.ts';
+import { namespacesOf } from '../../lib/mesh.ts';
+import { namespaceMtlsOf } from '../../lib/security.ts';
 import { useTRPC } from '../../lib/trpc.ts';
 import { resourceHref } from '../../lib/links.ts';
 import { useAnalysis } from '../../lib/analyze.ts';
@@ -61,7 +62,7 @@ export default function OverviewPage() {
               <thead><tr><th>Namespace</th><th>mTLS</th><th>Services</th></tr></thead>
               <tbody>
                 {namespaces.map((ns) => {
-                  const m = namespaceMtls(resources.data.items, ns);
+                  const m = namespaceMtlsOf(resources.data.items, ns);
                   return (
                     <tr key={ns}>
                       <td><Link href={`/services?ns=${encodeURIComponent(ns)}`}>{ns}</Link></td>

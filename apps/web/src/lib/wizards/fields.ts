@@ -103,3 +103,88 @@ export function checkDuration(raw: string, opts: Required & { minMs?: number } =
   if (ms < minMs) return { ok: false, message: `must be at least ${minMs}ms (got ${JSON.stringify(s)})`, code: 'duration', value: s };
   return { ok: true, value: s };
 }
+
+// ---- lists, labels and addresses (the security wizards) ----
+
+/** A comma- or newline-separated list as typed, trimmed, without empty entries. */
+export function splitList(raw: string): string[] {
+  return raw.split(/[,\n]/).map((s) => s.trim()).filter((s) => s !== '');
+}
+
+function isIPv4(s: string): boolean {
+  const parts = s.split('.');
+  return parts.length === 4 && parts.every((p) => /^(0|[1-9]\d{0,2})$/.test(p) && Number(p) <= 255);
+}
+
+function isIPv6(s: string): boolean {
+  if (!/^[0-9A-Fa-f:.]+$/.test(s) || s.split('::').length > 2) return false;
+  let body = s;
+  let need = 8;
+  const last = s.lastIndexOf(':');
+  if (s.slice(last + 1).includes('.')) {
+    if (!isIPv4(s.slice(last + 1))) return false;
+    body = `${s.slice(0, last + 1)}0`;
+    need = 7;
+  }
+  const groups = (part: string) => (part === '' ? [] : part.split(':'));
+  const halves = body.split('::').map(groups);
+  if (halves.some((h) => h.some((g) => !/^[0-9A-Fa-f]{1,4}$/.test(g)))) return false;
+  const n = halves.reduce((a, h) => a + h.length, 0);
+  return halves.length === 2 ? n < need : n === need;
+}
+
+/** An IP address or a CIDR block ("10.0.0.1", "10.0.0.0/16", "fd00::/8"), as AuthorizationPolicy ipBlocks take them. */
+export function isIpOrCidr(s: string): boolean {
+  const [ip = '', bits, ...rest] = s.split('/');
+  if (rest.length > 0) return false;
+  const v4 = isIPv4(ip);
+  if (!v4 && !isIPv6(ip)) return false;
+  if (bits === undefined) return true;
+  return /^(0|[1-9]\d{0,2})$/.test(bits) && Number(bits) <= (v4 ? 32 : 128);
+}
+
+/** A list whose every entry passes `valid`; the first bad entry is named. */
+export function checkList(raw: string, valid: (v: string) => boolean, what: string): Checked<string[]> {
+  const items = splitList(raw);
+  const bad = items.find((v) => !valid(v));
+  if (bad !== undefined) return { ok: false, message: `must be ${what} (got ${JSON.stringify(bad)})`, code: 'list_item', value: items };
+  return { ok: true, value: items.length > 0 ? items : undefined };
+}
+
+export const checkIpBlocks = (raw: string) => checkList(raw, isIpOrCidr, 'IP addresses or CIDR blocks such as "10.0.0.0/16"');
+export const checkPorts = (raw: string) => checkList(raw, (v) => /^\d+$/.test(v) && Number(v) >= 1 && Number(v) <= 65535, 'port numbers from 1 to 65535');
+
+const LABEL_NAME = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
+
+/** Kubernetes labels typed as "app=reviews, version=v1". */
+export function checkLabels(raw: string, opts: Required = {}): Checked<Record<string, string>> {
+  const items = splitList(raw);
+  if (items.length === 0) return opts.required ? { ok: false, message: 'is required: labels such as "app=reviews, version=v1"', code: 'required' } : { ok: true, value: undefined };
+  const out: Record<string, string> = {};
+  for (const item of items) {
+    const eq = item.indexOf('=');
+    const k = eq < 0 ? item : item.slice(0, eq).trim();
+    const v = eq < 0 ? undefined : item.slice(eq + 1).trim();
+    if (v === undefined) return { ok: false, message: `must be key=value pairs (got ${JSON.stringify(item)})`, code: 'labels' };
+    if (!LABEL_NAME.test(k)) return { ok: false, message: `has an invalid label key ${JSON.stringify(k)}`, code: 'labels' };
+    if (!LABEL_VALUE.test(v)) return { ok: false, message: `has an invalid value ${JSON.stringify(v)} for ${k}`, code: 'labels' };
+    out[k] = v;
+  }
+  return { ok: true, value: out };
+}
+
+/** Labels as the form shows them: "app=reviews, version=v1". */
+export function formatLabels(labels: Record<string, string> | undefined): string {
+  return Object.entries(labels ?? {}).map(([k, v]) => `${k}=${v}`).join(', ');
+}
+
+/** A resource name (DNS-1123 subdomain). */
+export function checkResourceName(raw: string): Checked<string> {
+  const s = raw.trim();
+  if (s === '') return { ok: false, message: 'is required', code: 'required' };
+  if (s.length > 253 || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(s)) {
+    return { ok: false, message: `must be lowercase letters, digits, "-" and "." (got ${JSON.stringify(raw)})`, code: 'name' };
+  }
+  return { ok: true, value: s };
+}

@@ -6,7 +6,8 @@ import { HealthBadge, SeriesCharts } from '../../../../components/metric-chart.t
 import { ErrorMessage, Empty, Loading, MtlsLock, StatusBadge, when } from '../../../../components/ui.tsx';
 import { formatValue } from '../../../../lib/chart.ts';
 import { resourceHref } from '../../../../lib/links.ts';
-import { compareVersions, DOMAIN_SUFFIX, namespaceMtls, policyFor, proxiesOf, serviceFqdn, versionOf, workloadsOf } from '../../../../lib/mesh.ts';
+import { compareVersions, DOMAIN_SUFFIX, policyFor, proxiesOf, serviceFqdn, versionOf, workloadsOf } from '../../../../lib/mesh.ts';
+import { namespaceMtlsOf } from '../../../../lib/security.ts';
 import { useTRPC } from '../../../../lib/trpc.ts';
 import { useQueryState } from '../../../../lib/use-query-state.ts';
 
@@ -68,7 +69,7 @@ function ServiceDetail() {
   if (!svc) return <><p className="small"><Link href="/services">← Services</Link></p><Empty>There is no service {ns}/{name}.</Empty></>;
   const wls = workloadsOf(svc, workloads.data.workloads);
   const policy = policyFor(svc, resources.data.items);
-  const mtls = namespaceMtls(resources.data.items, svc.namespace);
+  const mtls = namespaceMtlsOf(resources.data.items, svc.namespace);
   const px = proxiesOf(svc, workloads.data.workloads, proxies.data?.proxies ?? []);
   const endpoints = wls.flatMap((w) => svc.ports.flatMap((p) => w.addresses.map((a) => ({ w, p, addr: a, port: w.ports[String(p.number)] ?? p.targetPort ?? p.number }))));
   return (
