@@ -1,4 +1,5 @@
 import { isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Document, type Node as YamlNode } from 'yaml';
+import type { FieldIssue } from './errors.ts';
 
 // The YAML editor's logic, pure so it is tested without a browser: syntax errors with their line
 // and column, the API's field paths (`spec.http[0].route[1].weight`) mapped back to the line that
@@ -18,14 +19,8 @@ export interface Problem {
   resource?: string;
 }
 
-export interface ApiIssue {
-  path: string;
-  rule: string;
-  message: string;
-  kind?: string;
-  name?: string;
-  document?: number;
-}
+/** A field issue as the API reports it (lib/errors.ts). */
+export type ApiIssue = FieldIssue;
 
 export interface ApiDiagnostic {
   code: string;
