@@ -52,7 +52,16 @@ ${body}
 `;
 const AP_TARGET = authz('target-only', 'b', '  selector: { matchLabels: { app: target } }\n  action: DENY\n  rules: [{ to: [{ operation: { paths: [/admin] } }] }]');
 
-const CHANGES: { name: string; setup?: (m: MeshSnapshot) => void; apply: (m: MeshSnapshot) => void; affects: Name[]; spares: Name[] }[] = [
+const peerAuth = (name: string, ns: string, body: string) => `
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: { name: ${name}, namespace: ${ns} }
+spec:
+${body}
+`;
+const NOT_B: Name[] = ['local', 'viaEgress', 'viaVs', 'redirect', 'proxyless'];
+
+const CHANGES: { name: string; mtls?: boolean; setup?: (m: MeshSnapshot) => void; apply: (m: MeshSnapshot) => void; affects: Name[]; spares: Name[] }[] = [
   { name: 'ports of a VirtualService destination in another namespace', apply: (m) => setService(m, 'b/target', { ports: httpPort(9091) }), affects: ['viaVs', 'viaEgress', 'redirect', 'proxyless', 'labelsOnly'], spares: ['local'] },
   { name: 'endpoints of a mirror destination in another namespace', apply: (m) => m.workloads.set('b/mirror-1', { namespace: 'b', name: 'mirror-1', labels: { app: 'mirror' }, serviceAccount: 'default', addresses: ['10.0.2.9'], ports: {}, source: 'local', resourceVersion: 2n }), affects: ['viaVs', 'viaEgress'], spares: ['local'] },
   { name: 'a workload address behind a reached service', apply: (m) => setWorkload(m, 'b/target-1', { addresses: ['10.0.2.22'] }), affects: ['viaVs', 'viaEgress', 'labelsOnly'], spares: ['local'] },
@@ -113,6 +122,30 @@ spec:
   { name: 'a namespace-wide AuthorizationPolicy', apply: (m) => addYaml(m, authz('ns-wide', 'b', '  action: AUDIT\n  rules: [{}]')), affects: ['inboundB', 'backend'], spares: ['local', 'viaEgress', 'viaVs', 'redirect', 'proxyless'] },
   { name: 'a mesh-wide AuthorizationPolicy in the root namespace', apply: (m) => addYaml(m, authz('mesh', 'istio-system', '  action: DENY\n  rules: [{ from: [{ source: { notNamespaces: [a, b, c] } }] }]')), affects: ['inboundB', 'backend', 'redirect'], spares: ['proxyless'] },
   { name: 'an AuthorizationPolicy selecting no workload', apply: (m) => addYaml(m, authz('nobody', 'b', '  selector: { matchLabels: { app: nobody } }\n  rules: [{}]')), affects: [], spares: ['inboundB', 'backend', 'local', 'viaEgress', 'viaVs', 'redirect', 'proxyless', 'labelsOnly'] },
+  // PeerAuthentication (mtls on): the proxies whose effective inbound mode changes; a move in or out
+  // of DISABLE also changes the endpoints' tlsMode, so the clients reaching those services too.
+  { name: 'a namespace-wide STRICT PeerAuthentication', mtls: true, apply: (m) => addYaml(m, peerAuth('default', 'b', '  mtls: { mode: STRICT }')), affects: ['inboundB', 'backend'], spares: NOT_B },
+  { name: 'a mesh-wide PeerAuthentication in the root namespace', mtls: true, apply: (m) => addYaml(m, peerAuth('default', 'istio-system', '  mtls: { mode: STRICT }')), affects: ['inboundB', 'backend', 'redirect'], spares: ['proxyless'] },
+  { name: 'a workload PeerAuthentication (STRICT)', mtls: true, apply: (m) => addYaml(m, peerAuth('target', 'b', '  selector: { matchLabels: { app: target } }\n  mtls: { mode: STRICT }')), affects: ['inboundB'], spares: ['backend', ...NOT_B] },
+  {
+    name: "a workload PeerAuthentication DISABLE (its inbound, and its endpoints' tlsMode for clients)",
+    mtls: true,
+    apply: (m) => addYaml(m, peerAuth('target', 'b', '  selector: { matchLabels: { app: target } }\n  mtls: { mode: DISABLE }')),
+    affects: ['inboundB', 'viaVs', 'viaEgress', 'labelsOnly', 'backend', 'proxyless'],
+    spares: ['local'],
+  },
+  {
+    name: 'a PeerAuthentication edited from STRICT to DISABLE',
+    mtls: true,
+    setup: (m) => addYaml(m, peerAuth('default', 'b', '  mtls: { mode: STRICT }')),
+    apply: (m) => addYaml(m, peerAuth('default', 'b', '  mtls: { mode: DISABLE }')),
+    affects: ['inboundB', 'backend', 'viaVs', 'viaEgress', 'labelsOnly'],
+    spares: ['local'],
+  },
+  { name: 'a PeerAuthentication that changes no effective mode (explicit PERMISSIVE)', mtls: true, apply: (m) => addYaml(m, peerAuth('default', 'b', '  mtls: { mode: PERMISSIVE }')), affects: [], spares: ['inboundB', 'backend', 'labelsOnly', ...NOT_B] },
+  { name: 'a PeerAuthentication with mtls off', apply: (m) => addYaml(m, peerAuth('default', 'b', '  mtls: { mode: STRICT }')), affects: [], spares: ['inboundB', 'backend', 'labelsOnly', ...NOT_B] },
+  // The SAN check of every cluster of a service lists its workloads' identities.
+  { name: "a workload's service account (SAN lists of its services' clusters)", mtls: true, apply: (m) => setWorkload(m, 'b/target-1', { serviceAccount: 'target-sa' }), affects: ['viaVs', 'viaEgress', 'labelsOnly', 'backend'], spares: ['local'] },
   { name: 'an AuthorizationPolicy with targetRefs (gateways only)', apply: (m) => addYaml(m, authz('gw', 'b', '  targetRefs: [{ kind: Gateway, group: gateway.networking.k8s.io, name: gw }]\n  rules: [{}]')), affects: [], spares: ['inboundB', 'backend', 'labelsOnly'] },
 ];
 
@@ -121,8 +154,9 @@ describe('compile: changedSince (which proxies a change reaches)', () => {
     it(change.name, () => {
       const before = change.setup ? edit(base(), change.setup) : base();
       const after = edit(before, change.apply);
-      const prev = prepareMesh(before, '1', OPTIONS);
-      const next = prepareMesh(after, '2', OPTIONS);
+      const options = change.mtls ? { ...OPTIONS, mtls: true } : OPTIONS;
+      const prev = prepareMesh(before, '1', options);
+      const next = prepareMesh(after, '2', options);
       const affects = next.changedSince!(prev);
       for (const [name, p] of Object.entries(PROXIES) as [Name, (typeof PROXIES)[Name]][]) {
         const differs = serialize(prev.compileFor(p)) !== serialize(next.compileFor(p));

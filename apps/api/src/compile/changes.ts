@@ -47,7 +47,8 @@ export function sameService(a: ServiceModel, b: ServiceModel): boolean {
     samePorts(a.ports, b.ports) &&
     // Workload rows: the same objects unless the row was re-read (then maybe changed).
     sameItems(a.workloads, b.workloads) &&
-    sameJson(a.seEndpoints, b.seEndpoints)
+    sameJson(a.seEndpoints, b.seEndpoints) &&
+    sameItems(a.seSubjectAltNames, b.seSubjectAltNames)
   );
 }
 

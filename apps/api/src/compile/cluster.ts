@@ -2,6 +2,7 @@ import { clusterName, EXTENSION_TYPE_URL, type JsonObject } from '@tern/xds';
 import { spiffeId, type ClientTLSSettings, type ConnectionPoolSettings, type LoadBalancerSettings, type OutlierDetection } from '@tern/shared';
 import type { PortModel, ServiceModel } from './model.ts';
 import type { EffectivePolicy } from './policy.ts';
+import { SDS_CERT, SDS_ROOT } from './mtls.ts';
 import { compact, durationSeconds, envoyDuration } from './util.ts';
 
 // Envoy Clusters: `outbound|PORT|SUBSET|HOST` per service port and DestinationRule subset, and the
@@ -11,8 +12,7 @@ import { compact, durationSeconds, envoyDuration } from './util.ts';
 export const ADS_CONFIG: JsonObject = { ads: {}, resource_api_version: 'V3' };
 const MAX_U32 = 4294967295;
 const DEFAULT_CONNECT_TIMEOUT = '10s';
-export const SDS_CERT = 'default';
-export const SDS_ROOT = 'ROOTCA';
+export { SDS_CERT, SDS_ROOT };
 
 export interface ClusterContext {
   proxyless: boolean;
@@ -174,18 +174,19 @@ export function istioSni(port: number, subset: string | undefined, host: string)
   return `outbound_.${port}_.${subset ?? ''}_.${host}`;
 }
 
-function istioMutual(port: PortModel, subset: string | undefined, host: string, sans: readonly string[]): JsonObject {
+function istioMutual(port: PortModel, subset: string | undefined, host: string, sans: readonly string[], sni: string | undefined): JsonObject {
   return {
     name: 'envoy.transport_sockets.tls',
     typed_config: {
       '@type': EXTENSION_TYPE_URL.upstreamTls,
-      sni: istioSni(port.number, subset, host),
+      sni: sni ?? istioSni(port.number, subset, host),
       common_tls_context: {
         alpn_protocols: port.http ? ['istio-peer-exchange', 'istio', 'h2', 'http/1.1'] : ['istio-peer-exchange', 'istio'],
-        tls_certificate_sds_secret_configs: [sdsSecret(SDS_CERT)],
+        // No sds_config: the sidecar's identity agent serves `default` and `ROOTCA` itself.
+        tls_certificate_sds_secret_configs: [{ name: SDS_CERT }],
         combined_validation_context: {
           default_validation_context: sans.length > 0 ? { match_typed_subject_alt_names: sans.map((s) => ({ san_type: 'URI', matcher: { exact: s } })) } : {},
-          validation_context_sds_secret_config: sdsSecret(SDS_ROOT),
+          validation_context_sds_secret_config: { name: SDS_ROOT },
         },
       },
     },
@@ -211,19 +212,31 @@ function simpleOrMutual(tls: ClientTLSSettings, host: string): JsonObject {
   return { name: 'envoy.transport_sockets.tls', typed_config: compact({ '@type': EXTENSION_TYPE_URL.upstreamTls, sni, common_tls_context: common }) };
 }
 
+/**
+ * Who may answer for a service (istiod's ServiceAccounts): the SPIFFE ids of its registry
+ * workloads, of its ServiceEntry endpoints' service accounts, and the ServiceEntry's own
+ * subjectAltNames; deduplicated, sorted.
+ */
+export function serviceIdentities(svc: ServiceModel, trustDomain: string): string[] {
+  const out = new Set<string>(svc.seSubjectAltNames);
+  for (const w of svc.workloads) out.add(spiffeId(trustDomain, w.namespace, w.serviceAccount));
+  for (const e of svc.seEndpoints) if (e.serviceAccount) out.add(spiffeId(trustDomain, svc.namespace, e.serviceAccount));
+  return [...out].sort();
+}
+
 function transportSocket(svc: ServiceModel, port: PortModel, tls: ClientTLSSettings | undefined, ctx: ClusterContext, subset: string | undefined): JsonObject | undefined {
   const mode = tls?.mode ?? (tls ? 'DISABLE' : undefined);
   if (mode === 'DISABLE') return undefined;
   if (tls && (mode === 'SIMPLE' || mode === 'MUTUAL')) return { transport_socket: simpleOrMutual(tls, svc.host) };
   if (!ctx.mtls) return undefined; // ISTIO_MUTUAL and auto-mTLS wait for CompileOptions.mtls
   // Like istiod: verify the peer is one of the service's workload identities unless told otherwise.
-  const sans = tls?.subjectAltNames?.length ? tls.subjectAltNames : [...new Set(svc.workloads.map((w) => spiffeId(ctx.trustDomain, w.namespace, w.serviceAccount)))].sort();
-  if (mode === 'ISTIO_MUTUAL') return { transport_socket: istioMutual(port, subset, svc.host, sans) };
+  const sans = tls?.subjectAltNames?.length ? tls.subjectAltNames : serviceIdentities(svc, ctx.trustDomain);
+  if (mode === 'ISTIO_MUTUAL') return { transport_socket: istioMutual(port, subset, svc.host, sans, tls?.sni) };
   // Auto mTLS: mesh-internal endpoints that carry a sidecar (tlsMode=istio) get Istio mTLS, others plain text.
   if (svc.location !== 'MESH_INTERNAL') return undefined;
   return {
     transport_socket_matches: [
-      { name: 'tlsMode-istio', match: { tlsMode: 'istio' }, transport_socket: istioMutual(port, subset, svc.host, sans) },
+      { name: 'tlsMode-istio', match: { tlsMode: 'istio' }, transport_socket: istioMutual(port, subset, svc.host, sans, undefined) },
       { name: 'tlsMode-disabled', match: {}, transport_socket: { name: 'envoy.transport_sockets.raw_buffer' } },
     ],
   };

@@ -30,15 +30,22 @@ export function workloadPort(w: WorkloadRow, port: PortModel): number {
   return w.ports?.[String(port.number)] ?? port.targetPort ?? port.number;
 }
 
-function endpointsOf(svc: ServiceModel, port: PortModel, subsetLabels: Record<string, string> | undefined, clusterId: string): Endpoint[] {
+/** Whether a workload's sidecar takes mTLS on the port it receives a service port on (PeerAuthentication not DISABLE). */
+export type AcceptsMtls = (w: WorkloadRow, port: number) => boolean;
+
+function endpointsOf(svc: ServiceModel, port: PortModel, subsetLabels: Record<string, string> | undefined, clusterId: string, acceptsMtls?: AcceptsMtls): Endpoint[] {
   const out: Endpoint[] = [];
   const fromWorkloads = svc.kind === 'service' || svc.seHasSelector;
   if (fromWorkloads) {
     for (const w of svc.workloads) {
       const labels = labelsOf(w.labels);
       if (subsetLabels && !selects(subsetLabels, labels)) continue;
+      const p = workloadPort(w, port);
+      // Registry workloads run a sidecar unless they say otherwise with Istio's endpoint label.
+      const tlsLabel = labels['security.istio.io/tlsMode'];
+      const sidecar = (tlsLabel === undefined || tlsLabel === 'istio') && (acceptsMtls ? acceptsMtls(w, p) : true);
       for (const address of w.addresses) {
-        out.push({ address, port: workloadPort(w, port), weight: undefined, locality: '', labels, workload: workloadMetadata(w, clusterId), sidecar: true });
+        out.push({ address, port: p, weight: undefined, locality: '', labels, workload: workloadMetadata(w, clusterId), sidecar });
       }
     }
   } else {
@@ -81,8 +88,9 @@ function byLocality(endpoints: Endpoint[], subsetLabels: Record<string, string> 
   }));
 }
 
-export function clusterLoadAssignment(name: string, svc: ServiceModel, port: PortModel, subsetLabels: Record<string, string> | undefined, clusterId: string, mtls: boolean): JsonObject {
-  const eps = endpointsOf(svc, port, subsetLabels, clusterId);
+/** `acceptsMtls` (with `mtls`): registry endpoints whose sidecar is DISABLE get no `tlsMode: istio`. */
+export function clusterLoadAssignment(name: string, svc: ServiceModel, port: PortModel, subsetLabels: Record<string, string> | undefined, clusterId: string, mtls: boolean, acceptsMtls?: AcceptsMtls): JsonObject {
+  const eps = endpointsOf(svc, port, subsetLabels, clusterId, mtls ? acceptsMtls : undefined);
   return { cluster_name: name, endpoints: byLocality(eps, subsetLabels, mtls) };
 }
 

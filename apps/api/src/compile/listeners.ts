@@ -77,13 +77,15 @@ export function virtualOutbound(port: number): JsonObject {
   });
 }
 
-export function virtualInbound(port: number, chains: JsonObject[]): JsonObject {
-  return listener(
-    'virtualInbound',
-    '0.0.0.0',
-    port,
-    [...chains, { name: 'inbound-passthrough', filters: [tcpProxyFilter('InboundPassthroughCluster', { cluster: 'InboundPassthroughCluster' })] }],
-    'INBOUND',
-    { listener_filters: [{ name: 'envoy.filters.listener.original_dst', typed_config: { '@type': EXTENSION_TYPE_URL.originalDst } }] },
-  );
+/** The plaintext chain for ports no service names: straight to the original destination. */
+export const INBOUND_PASSTHROUGH: JsonObject = { name: 'inbound-passthrough', filters: [tcpProxyFilter('InboundPassthroughCluster', { cluster: 'InboundPassthroughCluster' })] };
+
+/**
+ * `passthrough`: the chains for unknown ports (default the plaintext one; mTLS swaps in its own);
+ * `extraListenerFilters` go after original_dst (tls_inspector when chains match on TLS).
+ */
+export function virtualInbound(port: number, chains: JsonObject[], passthrough: JsonObject[] = [INBOUND_PASSTHROUGH], extraListenerFilters: JsonObject[] = []): JsonObject {
+  return listener('virtualInbound', '0.0.0.0', port, [...chains, ...passthrough], 'INBOUND', {
+    listener_filters: [{ name: 'envoy.filters.listener.original_dst', typed_config: { '@type': EXTENSION_TYPE_URL.originalDst } }, ...extraListenerFilters],
+  });
 }

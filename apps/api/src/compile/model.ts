@@ -42,6 +42,8 @@ export interface ServiceModel {
   location: 'MESH_INTERNAL' | 'MESH_EXTERNAL';
   seEndpoints: readonly WorkloadEntry[];
   seHasSelector: boolean;
+  /** ServiceEntry `subjectAltNames`: identities mTLS clients also accept (Istio adds them to the SAN check). */
+  seSubjectAltNames: readonly string[];
 }
 
 export interface PolicyRes<S> {
@@ -227,6 +229,7 @@ export class MeshModel {
       location: 'MESH_INTERNAL' as const,
       seEndpoints: [],
       seHasSelector: false,
+      seSubjectAltNames: [],
     }));
   }
 
@@ -256,6 +259,7 @@ export class MeshModel {
       location: spec.location ?? 'MESH_EXTERNAL',
       seEndpoints: arr(spec.endpoints),
       seHasSelector: selector !== undefined,
+      seSubjectAltNames: arr(spec.subjectAltNames),
     }));
   }
 

@@ -4,8 +4,9 @@ import { arr, backsService, hostMatches, labelsOf, scopeIncludes } from '../poli
 import { AuthzIndex, rbacHttpFilters, samePolicies, type AuthzPolicy } from './authz.ts';
 import { changedHosts } from './changes.ts';
 import { clusterDiscovery, inboundCluster, outboundCluster, passthroughCluster, proxylessCanUse, type ClusterContext } from './cluster.ts';
-import { clusterLoadAssignment, dnsLoadAssignment, workloadPort } from './endpoints.ts';
-import { apiListener, FORWARD_PROXY_ROUTE, hcm, hcmFilter, inboundRouteConfig, listener, tcpProxyFilter, virtualInbound, virtualOutbound } from './listeners.ts';
+import { clusterLoadAssignment, dnsLoadAssignment, workloadPort, type AcceptsMtls } from './endpoints.ts';
+import { apiListener, FORWARD_PROXY_ROUTE, hcm, hcmFilter, INBOUND_PASSTHROUGH, inboundRouteConfig, listener, tcpProxyFilter, virtualInbound, virtualOutbound } from './listeners.ts';
+import { needsTlsInspector, PeerAuthIndex, peerChains, peerModeFor, TLS_INSPECTOR, type PeerPolicy } from './mtls.ts';
 import { MeshModel, type PortModel, type ServiceModel } from './model.ts';
 import { effectivePolicy } from './policy.ts';
 import { domainsFor, hostNames, httpRoutes, tcpTarget, virtualServiceDestinations, type RouteContext } from './routes.ts';
@@ -73,6 +74,10 @@ class Prepared implements PreparedMesh {
   /** Per identity (the server asks for the same proxy in this revision and, for changedSince, the next). */
   private readonly scopeOf = new WeakMap<ProxyIdentity, ServiceModel[]>();
   private readonly changedFrom = new WeakMap<PreparedMesh, (proxy: ProxyIdentity) => boolean>();
+  /** PeerAuthentications; undefined unless options.mtls (then nothing inbound reads them). */
+  private readonly peers: PeerAuthIndex | undefined;
+  private readonly peerOf = new WeakMap<ProxyIdentity, PeerPolicy>();
+  private readonly acceptsMtls: AcceptsMtls | undefined;
 
   constructor(
     mesh: MeshSnapshot,
@@ -83,10 +88,15 @@ class Prepared implements PreparedMesh {
     const mtls = options.mtls ?? false;
     this.clusterCtx = {
       sidecar: { proxyless: false, mtls, trustDomain: options.trustDomain },
-      proxyless: { proxyless: true, mtls, trustDomain: options.trustDomain },
+      // grpc-js-xds takes certificates from file-watcher certificate providers, not SDS: proxyless
+      // clients stay plain text (a STRICT server refuses them; see docs/xds.md "Mutual TLS").
+      proxyless: { proxyless: true, mtls: false, trustDomain: options.trustDomain },
     };
     this.clusterId = options.clusterId ?? 'Kubernetes';
     this.authz = new AuthzIndex(mesh, options.rootNamespace ?? 'istio-system');
+    this.peers = mtls ? new PeerAuthIndex(mesh, options.rootNamespace ?? 'istio-system') : undefined;
+    const peers = this.peers;
+    this.acceptsMtls = peers ? (w, port) => peers.acceptsMtls(w.namespace, labelsOf(w.labels), port) : undefined;
     this.labelsMatter = this.model.virtualServices.some((v) => v.usesSourceLabels) || this.model.destinationRules.some((d) => d.selector !== undefined);
   }
 
@@ -105,7 +115,7 @@ class Prepared implements PreparedMesh {
     // workload row stands for its name, addresses and ports (one row per name in a revision).
     // The applicable AuthorizationPolicies follow from namespace and labels, already in the key; named
     // anyway so that the key states every input.
-    const key = `${scopeKey}|${view.key}|${shapeKey(proxy)}|${workload ? `w${this.ids.of(workload)}` : `l${labelsKey(proxy.labels)}`}|z${this.ids.of(this.authzFor(proxy, workload))}`;
+    const key = `${scopeKey}|${view.key}|${shapeKey(proxy)}|${workload ? `w${this.ids.of(workload)}` : `l${labelsKey(proxy.labels)}`}|z${this.ids.of(this.authzFor(proxy, workload))}${this.peers ? `|p${this.peerFor(proxy, workload)?.key ?? ''}` : ''}`;
     return this.results.get(key, () => this.build(proxy, view, scope, workload));
   }
 
@@ -125,6 +135,15 @@ class Prepared implements PreparedMesh {
     if (!(previous instanceof Prepared) || previous.options !== this.options) return () => true;
     const prev = previous;
     const hosts = changedHosts(prev.model, this.model);
+    // Endpoints' tlsMode follows their workload's PeerAuthentication (DISABLE or not): hosts whose
+    // workloads moved in or out of DISABLE changed for every client that reaches them.
+    if (this.peers && prev.peers && this.peers.signature !== prev.peers.signature) {
+      for (const svc of this.model.services) {
+        if (hosts.has(svc.host)) continue;
+        const moved = svc.workloads.some((w) => svc.ports.some((p) => prev.acceptsMtls!(w, workloadPort(w, p)) !== this.acceptsMtls!(w, workloadPort(w, p))));
+        if (moved) hosts.add(svc.host);
+      }
+    }
     // Per scope (interned, so a handful per mesh): does it differ, or hold a changed host?
     const scopeVerdict = new Map<ServiceModel[], Map<ServiceModel[], boolean>>();
     const scopeChanged = (a: ServiceModel[], b: ServiceModel[]): boolean => {
@@ -145,6 +164,8 @@ class Prepared implements PreparedMesh {
       if (wa !== wb) return true;
       // An AuthorizationPolicy added, removed or edited that applies to the workload before or after.
       if (!samePolicies(prev.authzFor(proxy, wa).policies, this.authzFor(proxy, wb).policies)) return true;
+      // A PeerAuthentication change matters only where it changes the effective mode.
+      if (prev.peerFor(proxy, wa)?.key !== this.peerFor(proxy, wb)?.key) return true;
       const oa = prev.ownServices(proxy, wa);
       const ob = this.ownServices(proxy, wb);
       return oa.length !== ob.length || oa.some((s, i) => s.id !== ob[i]!.id) || ob.some((s) => hosts.has(s.host));
@@ -169,6 +190,16 @@ class Prepared implements PreparedMesh {
       policies,
       filters: rbacHttpFilters(policies, { trustDomain: this.options.trustDomain }),
     }));
+  }
+
+  // ---- mutual TLS --------------------------------------------------------------------------
+
+  /** The effective PeerAuthentication of a sidecar (undefined when mtls is off or for proxyless clients, which have no inbound). */
+  private peerFor(proxy: ProxyIdentity, workload: WorkloadRow | undefined): PeerPolicy | undefined {
+    if (!this.peers || proxy.kind === 'proxyless') return undefined;
+    let p = this.peerOf.get(proxy);
+    if (!p) this.peerOf.set(proxy, (p = this.peers.effective(proxy.namespace, workload ? labelsOf(workload.labels) : proxy.labels)));
+    return p;
   }
 
   // ---- scoping -----------------------------------------------------------------------------
@@ -257,7 +288,8 @@ class Prepared implements PreparedMesh {
             if (cluster['type'] === 'EDS') {
               endpoints.set(
                 name,
-                this.loadAssignments.get(`${svc.id}#${name}#${labelsKey(subset.labels ?? {})}`, () => clusterLoadAssignment(name, svc, port, subset.labels, this.clusterId, ctx.mtls)),
+                // Shared by sidecars and proxyless clients: the tlsMode label follows the option, not the client.
+                this.loadAssignments.get(`${svc.id}#${name}#${labelsKey(subset.labels ?? {})}`, () => clusterLoadAssignment(name, svc, port, subset.labels, this.clusterId, this.clusterCtx.sidecar.mtls, this.acceptsMtls)),
               );
             }
           }
@@ -421,26 +453,45 @@ class Prepared implements PreparedMesh {
     const chains: JsonObject[] = [];
     const address = workload?.addresses[0] ?? '0.0.0.0';
     const authz = this.authzFor(proxy, workload);
+    const peer = this.peerFor(proxy, workload);
     for (const [number, port] of [...ports].sort(([a], [b]) => a - b)) {
       const appPort = proxy.appPorts[String(number)] ?? port.targetPort ?? number;
       const cname = clusterName({ direction: 'inbound', port: number });
       const filters = (statPrefix: string): JsonObject[] =>
         port.http ? [hcmFilter(hcm(statPrefix, { inline: inboundRouteConfig(number) }, 'inbound', authz.filters))] : [tcpProxyFilter(statPrefix, { cluster: cname })];
       if (proxy.interception === 'REDIRECT') {
-        chains.push({ name: `0.0.0.0_${appPort}`, filter_chain_match: { destination_port: appPort }, filters: filters(`inbound_0.0.0.0_${appPort}`) });
+        const chain: JsonObject = { name: `0.0.0.0_${appPort}`, filter_chain_match: { destination_port: appPort }, filters: filters(`inbound_0.0.0.0_${appPort}`) };
+        // portLevelMtls is keyed by the port the workload receives on: here the redirected destination port.
+        chains.push(...(peer ? peerChains(peerModeFor(peer, appPort), chain, port.http) : [chain]));
       } else {
         const listenPort = workload ? workloadPort(workload, port) : (port.targetPort ?? number);
         // The sidecar and the app would share address and port: only a distinct port can be proxied.
         if (listenPort === appPort) continue;
         const name = `${address}_${listenPort}`;
-        listeners.set(name, this.listeners.get(`in|${name}|${number}|${port.http}|z${this.ids.of(authz)}`, () => listener(name, address, listenPort, [{ filters: filters(`inbound_${name}`) }], 'INBOUND')));
+        const mode = peer ? peerModeFor(peer, listenPort) : undefined;
+        listeners.set(
+          name,
+          this.listeners.get(`in|${name}|${number}|${port.http}|z${this.ids.of(authz)}${mode ? `|${mode}` : ''}`, () => {
+            const plain: JsonObject = { filters: filters(`inbound_${name}`) };
+            if (!mode) return listener(name, address, listenPort, [plain], 'INBOUND');
+            const own = peerChains(mode, plain, port.http);
+            return listener(name, address, listenPort, own, 'INBOUND', needsTlsInspector(own) ? { listener_filters: [TLS_INSPECTOR] } : {});
+          }),
+        );
       }
       const behind = services.get(number)!;
       clusters.set(cname, this.clusters.get(`${cname}#${appPort}#${port.h2}#${JSON.stringify(behind)}`, () => inboundCluster(number, appPort, port, behind)));
     }
     if (proxy.interception === 'REDIRECT') {
       clusters.set('InboundPassthroughCluster', this.clusters.get('InboundPassthroughCluster', () => passthroughCluster('InboundPassthroughCluster')));
-      listeners.set('virtualInbound', this.listeners.get(`virtualInbound|${proxy.inboundPort}|${chains.map((c) => JSON.stringify(c)).join()}`, () => virtualInbound(proxy.inboundPort, chains)));
+      // Ports no service names follow the workload-wide mode, but only STRICT changes them: without
+      // ALPN matching, PERMISSIVE could not tell mesh mTLS from the app's own TLS, so both pass through.
+      const passthrough = peer?.mode === 'STRICT' ? peerChains('STRICT', INBOUND_PASSTHROUGH, false) : [INBOUND_PASSTHROUGH];
+      const all = [...chains, ...passthrough];
+      listeners.set(
+        'virtualInbound',
+        this.listeners.get(`virtualInbound|${proxy.inboundPort}|${all.map((c) => JSON.stringify(c)).join()}`, () => virtualInbound(proxy.inboundPort, chains, passthrough, needsTlsInspector(all) ? [TLS_INSPECTOR] : [])),
+      );
     }
   }
 
