@@ -1,12 +1,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createPrivateKey, randomBytes, X509Certificate } from 'node:crypto';
+import { createPrivateKey, KeyObject, randomBytes, X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { symbols as pinoSymbols } from 'pino';
-import { createIstioCertificateClient, type IstioCertificateClient, type IstioCertificateResponse } from '@tern/xds';
+import { createIstioCertificateClient, encodeSvidCredential, type IstioCertificateClient, type IstioCertificateResponse } from '@tern/xds';
 import { logger } from '../src/log.ts';
 import { subtle, x509, type CryptoKeyPair } from '../src/ca/x509.ts';
 import { loadKek, open, parseKek } from '../src/ca/kek.ts';
@@ -339,6 +339,62 @@ describe('join tokens and CreateCertificate', () => {
     assert.match(tooLong.err!.details, /validity_duration 259200 s is above the maximum 172800 s/);
     const ok = await createCertificate(client, token, csr, 2 * 24 * 3600);
     assert.equal(ok.err, null, 'the maximum itself is fine');
+  });
+
+  test('renewal with the current certificate: a single-use token is enough, same identity, lineage recorded; forgeries and a revoked token refused', async () => {
+    const { token, info } = await joinToken({ namespace: 'shop', serviceAccount: 'renew' });
+    const spiffe = 'spiffe://cluster.local/ns/shop/sa/renew';
+    const keyCsr = async (uris = [spiffe]) => {
+      const keys = (await subtle.generateKey(EC, true, ['sign', 'verify'])) as CryptoKeyPair;
+      const csr = await x509.Pkcs10CertificateRequestGenerator.create({ name: '', keys, signingAlgorithm: EC, extensions: [new x509.SubjectAlternativeNameExtension(uris.map((value) => ({ type: 'url' as const, value })))] });
+      return { csr: csr.toString('pem'), keyPem: KeyObject.from(keys.privateKey).export({ type: 'pkcs8', format: 'pem' }) as string };
+    };
+    const obtain = async (credential: string, csr: string) => {
+      const r = await createCertificate(client, credential, csr, 3600);
+      assert.equal(r.err, null, r.err?.details);
+      const leaf = new X509Certificate(r.res!.cert_chain[0]!);
+      assert.equal(leaf.subjectAltName, `URI:${spiffe}`);
+      assert.ok(leaf.verify(new X509Certificate(rootPem).publicKey));
+      return leaf;
+    };
+    const k1 = await keyCsr();
+    const leaf1 = await obtain(token, k1.csr);
+    const k2 = await keyCsr();
+    const leaf2 = await obtain(encodeSvidCredential(leaf1.raw, k1.keyPem, k2.csr), k2.csr);
+    const k3 = await keyCsr();
+    const leaf3 = await obtain(encodeSvidCredential(leaf2.raw, k2.keyPem, k3.csr), k3.csr);
+    // The token was used once; the records carry the lineage back to it.
+    const tokens = (await rest(api, 'GET', '/api/v1/ca/join-tokens?namespace=shop', undefined, viewer)).body.joinTokens as { id: string; uses: number }[];
+    assert.equal(tokens.find((t) => t.id === info.id)!.uses, 1);
+    const recs = (await rest(api, 'GET', '/api/v1/ca/certificates?namespace=shop&serviceAccount=renew', undefined, viewer)).body.certificates as { serial: string; credential: string }[];
+    const cred = (leaf: X509Certificate) => recs.find((r) => r.serial === leaf.serialNumber.toLowerCase())?.credential;
+    assert.equal(cred(leaf1), `join-token:${info.id}`);
+    assert.equal(cred(leaf2), `svid:${leaf1.serialNumber.toLowerCase()} via join-token:${info.id}`);
+    assert.equal(cred(leaf3), `svid:${leaf2.serialNumber.toLowerCase()} via join-token:${info.id}`);
+
+    const refused = async (credential: string, csr: string, code: grpc.status, why: RegExp) => {
+      const r = await createCertificate(client, credential, csr, 3600);
+      assert.equal(r.err?.code, code, r.err?.details ?? 'issued');
+      assert.match(r.err!.details, why);
+    };
+    const k4 = await keyCsr();
+    // A credential copied off the wire is bound to its CSR: with another CSR it is refused.
+    await refused(encodeSvidCredential(leaf3.raw, k3.keyPem, k4.csr).replace(/\.[^.]+$/, '.' + encodeSvidCredential(leaf3.raw, k3.keyPem, k3.csr).split('.')[1]), k4.csr, grpc.status.UNAUTHENTICATED, /signature over the CSR does not verify/);
+    // The certificate without its key.
+    await refused(encodeSvidCredential(leaf3.raw, k4.keyPem, k4.csr), k4.csr, grpc.status.UNAUTHENTICATED, /signature over the CSR does not verify/);
+    // A certificate from another CA.
+    const otherKeys = (await subtle.generateKey(EC, true, ['sign', 'verify'])) as CryptoKeyPair;
+    const foreign = await x509.X509CertificateGenerator.createSelfSigned({ serialNumber: '01', name: 'CN=other', notBefore: new Date(Date.now() - 60_000), notAfter: new Date(Date.now() + 3_600_000), keys: otherKeys, signingAlgorithm: EC, extensions: [new x509.SubjectAlternativeNameExtension([{ type: 'url', value: spiffe }])] });
+    const otherKeyPem = KeyObject.from(otherKeys.privateKey).export({ type: 'pkcs8', format: 'pem' }) as string;
+    await refused(encodeSvidCredential(Buffer.from(foreign.rawData), otherKeyPem, k4.csr), k4.csr, grpc.status.UNAUTHENTICATED, /not a workload certificate issued by this CA/);
+    // Garbage after the prefix is no credential at all.
+    await refused('tern_svid_!!', k4.csr, grpc.status.UNAUTHENTICATED, /not a credential this control plane accepts/);
+    // The identity stays the certificate's.
+    const elsewhere = await keyCsr(['spiffe://cluster.local/ns/shop/sa/admin']);
+    await refused(encodeSvidCredential(leaf3.raw, k3.keyPem, elsewhere.csr), elsewhere.csr, grpc.status.PERMISSION_DENIED, /identity mismatch/);
+    // Revoking the join token ends the renewals that descend from it.
+    assert.equal((await rest(api, 'DELETE', `/api/v1/ca/join-tokens/${info.id}`)).status, 200);
+    await refused(encodeSvidCredential(leaf3.raw, k3.keyPem, k4.csr), k4.csr, grpc.status.UNAUTHENTICATED, /join token this certificate descends from .* was revoked/);
   });
 
   test('concurrent uses of a single-use token: exactly one succeeds', async () => {

@@ -1,11 +1,13 @@
 import { parseArgs } from 'node:util';
 import { BootstrapError, loadBootstrap } from './config/bootstrap.ts';
 import { ConfigError } from './config/model.ts';
+import { IdentityConfigError } from './identity/config.ts';
 import { logger } from './log.ts';
 import { runProxy } from './proxy.ts';
 
-const USAGE = `usage: tern-proxy --bootstrap FILE [--admin-port N] [--stats-port N|off] [--drain-seconds N] [--access-log]
-  env: TERN_BOOTSTRAP, TERN_ADMIN_PORT, TERN_STATS_PORT, TERN_DRAIN_SECONDS (default 5), TERN_ACCESS_LOG=1, TERN_LOG_LEVEL`;
+const USAGE = `usage: tern-proxy --bootstrap FILE [--admin-port N] [--stats-port N|off] [--drain-seconds N] [--access-log] [--cert-output-dir DIR]
+  env: TERN_BOOTSTRAP, TERN_ADMIN_PORT, TERN_STATS_PORT, TERN_DRAIN_SECONDS (default 5), TERN_ACCESS_LOG=1, TERN_LOG_LEVEL
+  workload identity: TERN_JOIN_TOKEN or TERN_JOIN_TOKEN_FILE (or node metadata JOIN_TOKEN_FILE), TERN_CERT_OUTPUT_DIR`;
 
 function intOption(name: string, value: string | undefined): number | undefined {
   if (value === undefined || value === '') return undefined;
@@ -29,6 +31,7 @@ export async function main(argv: string[]): Promise<number> {
         'stats-port': { type: 'string' },
         'drain-seconds': { type: 'string' },
         'access-log': { type: 'boolean' },
+        'cert-output-dir': { type: 'string' },
         help: { type: 'boolean' },
       },
     }));
@@ -56,9 +59,10 @@ export async function main(argv: string[]): Promise<number> {
       statsPort: statsPortOption(values['stats-port'] ?? process.env.TERN_STATS_PORT),
       drainMs: drainSeconds * 1000,
       accessLog: values['access-log'] === true || process.env.TERN_ACCESS_LOG === '1',
+      ...(values['cert-output-dir'] ? { certOutputDir: values['cert-output-dir'] } : {}),
     });
   } catch (err) {
-    if (err instanceof BootstrapError || err instanceof ConfigError) logger.error(err.message);
+    if (err instanceof BootstrapError || err instanceof ConfigError || err instanceof IdentityConfigError) logger.error(err.message);
     else logger.error({ err }, 'proxy failed to start');
     return 1;
   }

@@ -9,6 +9,8 @@ import type { PeerIdentity } from './dataplane/headers.ts';
 import { ListenerManager } from './dataplane/listeners.ts';
 import type { Logger } from './log.ts';
 import { identityFromNodeMetadata } from './telemetry/identity.ts';
+import { IdentityAgent } from './identity/agent.ts';
+import { resolveIdentityConfig } from './identity/config.ts';
 import { TelemetryReporter } from './telemetry/reporter.ts';
 
 export interface ProxyOptions {
@@ -26,6 +28,10 @@ export interface ProxyOptions {
   telemetryIntervalMs?: number;
   /** Fixed telemetry boot id (tests); random per process by default. */
   telemetryBootId?: string;
+  /** Workload identity files for proxyless gRPC (--cert-output-dir; else env / node metadata). */
+  certOutputDir?: string;
+  /** The environment the identity configuration is read from (default process.env). */
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface RunningProxy {
@@ -36,6 +42,8 @@ export interface RunningProxy {
   stats: AdminServer | undefined;
   ads: AdsClient | undefined;
   telemetry: TelemetryReporter | undefined;
+  /** The workload identity agent; undefined without a join token. */
+  identity: IdentityAgent | undefined;
   /** Stop accepting, let in-flight requests finish within the drain period, close everything. */
   shutdown(): Promise<void>;
 }
@@ -52,6 +60,9 @@ export async function runProxy(o: ProxyOptions): Promise<RunningProxy> {
   }
   const b = o.bootstrap;
   const log = o.log;
+  const adsServer = b.ads ? (b.ads.target.kind === 'envoy_grpc' ? `${b.ads.target.address.includes(':') ? `[${b.ads.target.address}]` : b.ads.target.address}:${b.ads.target.port}` : b.ads.target.targetUri) : undefined;
+  // Throws IdentityConfigError on bad settings, before anything is bound.
+  const identityConfig = resolveIdentityConfig({ metadata: b.node.metadata, env: o.env ?? process.env, caAddress: adsServer, caTls: b.ads?.target.tls ?? false, outputDir: o.certOutputDir });
   const store = new ConfigStore({ staticResources: b.staticResources, onListenerError: (err) => log.error({ err }, 'snapshot listener failed') });
   const engine = new Engine({ snapshot: () => store.snapshot, self: identityFromNode(b.node.metadata, b.node.id), accessLog: o.accessLog ?? false, lb: store.lb });
   const drainMs = o.drainMs ?? 5000;
@@ -81,16 +92,36 @@ export async function runProxy(o: ProxyOptions): Promise<RunningProxy> {
       listeners.startDrain();
     },
     bootstrap: b.raw,
+    identity: () => identity?.status(),
   };
   const admin = await startAdmin(adminState, o.adminHost ?? b.admin.address, o.adminPort ?? b.admin.port);
   const statsPort = o.statsPort ?? 15090;
   const stats = statsPort >= 0 ? await startStats(adminState, o.adminHost ?? '0.0.0.0', statsPort) : undefined;
   log.info({ admin: admin.port, stats: stats?.port }, 'admin listening');
 
+  // The identity agent owns the `default` and `ROOTCA` secrets (as Istio's agent SDS does); it
+  // starts before ADS so listeners referencing them find them as soon as possible.
+  let identity: IdentityAgent | undefined;
+  if (identityConfig) {
+    const ilog = log.child({ component: 'identity' });
+    identity = new IdentityAgent({
+      config: identityConfig,
+      log: ilog,
+      onSecrets: (secrets) => {
+        try {
+          store.setLocal(TYPE_URL.secret, secrets);
+        } catch (err) {
+          ilog.error({ err: (err as Error).message }, 'the workload certificate could not be applied');
+        }
+      },
+    }).start();
+    ilog.info({ spiffeId: identityConfig.spiffeId, ca: identityConfig.caAddress, outputDir: identityConfig.outputDir }, 'workload identity: requesting a certificate');
+  }
+
   let ads: AdsClient | undefined;
   if (b.ads) {
     const t = b.ads.target;
-    const server = t.kind === 'envoy_grpc' ? `${t.address.includes(':') ? `[${t.address}]` : t.address}:${t.port}` : t.targetUri;
+    const server = adsServer!;
     const loc = b.node.locality;
     ads = new AdsClient({
       servers: [server],
@@ -119,7 +150,7 @@ export async function runProxy(o: ProxyOptions): Promise<RunningProxy> {
 
   let shuttingDown: Promise<void> | undefined;
   return {
-    store, engine, listeners, admin, stats, ads, telemetry,
+    store, engine, listeners, admin, stats, ads, telemetry, identity,
     shutdown() {
       shuttingDown ??= (async () => {
         draining = true;
@@ -128,6 +159,7 @@ export async function runProxy(o: ProxyOptions): Promise<RunningProxy> {
         // The last counts go out before the connection does.
         await telemetry?.close();
         await ads?.close();
+        await identity?.close();
         engine.close();
         await admin.close();
         await stats?.close();

@@ -5,3 +5,4 @@ export * from './names.ts';
 export * from './ads.ts';
 export * from './telemetry.ts';
 export * from './istio-ca.ts';
+export * from './svid-credential.ts';

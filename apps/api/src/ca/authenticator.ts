@@ -23,19 +23,24 @@ export interface AuthenticatedCaller {
   commit?(tx: Prisma.TransactionClient): Promise<void>;
 }
 
+/** The request the credential comes with, for credentials that sign it (svid-authenticator.ts). */
+export interface CredentialRequest {
+  csrPem: string;
+}
+
 export interface Authenticator {
   readonly kind: string;
   /**
    * undefined: not this authenticator's kind of credential (ask the next one).
    * Throws CredentialError: its kind, but refused (unknown, expired, revoked, used up, …).
    */
-  authenticate(credential: string): Promise<AuthenticatedCaller | undefined>;
+  authenticate(credential: string, request?: CredentialRequest): Promise<AuthenticatedCaller | undefined>;
 }
 
 /** The first authenticator that recognises the credential; CredentialError when none does. */
-export async function authenticateCaller(authenticators: readonly Authenticator[], credential: string): Promise<AuthenticatedCaller> {
+export async function authenticateCaller(authenticators: readonly Authenticator[], credential: string, request?: CredentialRequest): Promise<AuthenticatedCaller> {
   for (const a of authenticators) {
-    const caller = await a.authenticate(credential);
+    const caller = await a.authenticate(credential, request);
     if (caller) return caller;
   }
   throw new CredentialError(`the credential is not a credential this control plane accepts (${authenticators.map((a) => a.kind).join(', ')})`);

@@ -10,6 +10,7 @@ import { IssueError, issueSvid, type IssuedSvid, type TtlPolicy } from './issue.
 import { JoinTokenStore } from './join-tokens.ts';
 import { loadKek } from './kek.ts';
 import { loadOrCreateRoot } from './store.ts';
+import { SvidAuthenticator } from './svid-authenticator.ts';
 
 // The control plane's certificate authority: loads (or creates) the issuer at start, issues
 // workload certificates to authenticated callers over gRPC, and answers the API's questions
@@ -68,7 +69,7 @@ export class CaService {
     readonly opts: CaOptions,
   ) {
     this.joinTokens = new JoinTokenStore(prisma);
-    this.authenticators = [this.joinTokens];
+    this.authenticators = [this.joinTokens, new SvidAuthenticator(prisma, () => this.issuer)];
     this.ttl = { defaultSeconds: opts.defaultTtlSeconds, maxSeconds: opts.maxTtlSeconds };
   }
 
@@ -105,7 +106,7 @@ export class CaService {
 
   /** Authenticates the caller, issues for the credential's identity, counts the use and records the certificate. */
   async createCertificate(input: CreateCertificateInput): Promise<IssuedSvid> {
-    const caller = await authenticateCaller(this.authenticators, input.credential);
+    const caller = await authenticateCaller(this.authenticators, input.credential, { csrPem: input.csrPem });
     const svid = await issueSvid(this.issuer, { csrPem: input.csrPem, identity: caller.identity, trustDomain: this.opts.trustDomain, ttlSeconds: input.ttlSeconds, ttl: this.ttl });
     await this.prisma.$transaction(async (tx) => {
       await caller.commit?.(tx);
@@ -152,7 +153,7 @@ export class CaService {
       const auth = call.metadata.get('authorization')[0];
       const header = typeof auth === 'string' ? auth : auth?.toString('utf8');
       const bearer = header && /^bearer\s+/i.test(header) ? header.replace(/^bearer\s+/i, '').trim() : undefined;
-      if (!bearer) return fail(grpc.status.UNAUTHENTICATED, 'missing credential: send "authorization: Bearer <join token>" in the call metadata');
+      if (!bearer) return fail(grpc.status.UNAUTHENTICATED, 'missing credential: send "authorization: Bearer <join token>" (or, to renew, the current certificate: docs/security.md) in the call metadata');
       const fields = call.request.metadata?.fields ?? {};
       if ('ImpersonatedIdentity' in fields) return fail(grpc.status.PERMISSION_DENIED, 'metadata.ImpersonatedIdentity: impersonation is not supported; a certificate carries only its credential\'s identity');
       this.createCertificate({ csrPem: call.request.csr, ttlSeconds: Number(call.request.validity_duration ?? 0), credential: bearer, requester: call.getPeer() }).then(

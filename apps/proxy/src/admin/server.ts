@@ -7,6 +7,8 @@ import { configDump } from './config-dump.ts';
 import { renderStatsPrometheus, renderStatsText } from '../dataplane/resilience/stats.ts';
 import { retryStatsPrometheus, retryStatsText } from '../dataplane/retry.ts';
 import { rbacStatsPrometheus, rbacStatsText } from '../dataplane/rbac.ts';
+import type { IdentityStatus } from '../identity/agent.ts';
+import { certsJson, identityPrometheus, identityStatsText } from './certs.ts';
 
 export interface AdminState {
   engine: Engine;
@@ -19,6 +21,8 @@ export interface AdminState {
   drain(): void;
   /** The bootstrap as loaded (shown by /config_dump). */
   bootstrap?: JsonObject;
+  /** The workload identity (GET /certs); undefined when the proxy has none configured. */
+  identity?: () => IdentityStatus | undefined;
 }
 
 export interface AdminServer {
@@ -36,10 +40,10 @@ export async function startAdmin(state: AdminState, host: string, port: number):
 }
 
 /** The Prometheus-only port (Istio's :15090). */
-export async function startStats(state: Pick<AdminState, 'engine'>, host: string, port: number): Promise<AdminServer> {
+export async function startStats(state: Pick<AdminState, 'engine' | 'identity'>, host: string, port: number): Promise<AdminServer> {
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
-    if (path === '/stats/prometheus' || path === '/metrics') return prometheus(state.engine, res);
+    if (path === '/stats/prometheus' || path === '/metrics') return prometheus(state, res);
     send(res, 404, 'text/plain', 'not found\n');
   });
   return listen(server, host, port);
@@ -82,23 +86,26 @@ function handle(state: AdminState, req: http.IncomingMessage, res: http.ServerRe
       return send(res, 200, 'text/plain', list.map((l) => `${l.name}::${l.address}${l.virtual ? '::virtual' : ''}\n`).join('') + [...state.listeners.failed].map(([n, why]) => `${n}::FAILED::${why}\n`).join(''));
     }
     case '/stats/prometheus':
-      return prometheus(state.engine, res);
+      return prometheus(state, res);
+    case '/certs':
+      return send(res, 200, 'application/json', JSON.stringify(certsJson(state.identity?.()), null, 2) + '\n');
     case '/stats':
       // Envoy's text format for the cluster stats, after the Istio metrics.
-      return send(res, 200, 'text/plain', state.engine.metrics.render() + renderStatsText(state.engine) + retryStatsText(state.engine) + rbacStatsText(state.engine));
+      return send(res, 200, 'text/plain', state.engine.metrics.render() + renderStatsText(state.engine) + retryStatsText(state.engine) + rbacStatsText(state.engine) + identityStatsText(state.identity?.()));
     case '/drain_listeners':
       if (method !== 'POST') return send(res, 405, 'text/plain', 'use POST\n');
       state.drain();
       return send(res, 200, 'text/plain', 'OK\n');
     case '/':
-      return send(res, 200, 'text/plain', 'tern-proxy admin: /ready /config_dump /clusters /listeners /stats/prometheus /stats POST /drain_listeners\n');
+      return send(res, 200, 'text/plain', 'tern-proxy admin: /ready /config_dump /clusters /listeners /certs /stats/prometheus /stats POST /drain_listeners\n');
     default:
       return send(res, 404, 'text/plain', `unknown admin path ${path}\n`);
   }
 }
 
-function prometheus(engine: Engine, res: http.ServerResponse): void {
-  send(res, 200, 'text/plain; version=0.0.4; charset=utf-8', engine.metrics.render() + renderStatsPrometheus(engine) + retryStatsPrometheus(engine) + rbacStatsPrometheus(engine));
+function prometheus(state: Pick<AdminState, 'engine' | 'identity'>, res: http.ServerResponse): void {
+  const engine = state.engine;
+  send(res, 200, 'text/plain; version=0.0.4; charset=utf-8', engine.metrics.render() + renderStatsPrometheus(engine) + retryStatsPrometheus(engine) + rbacStatsPrometheus(engine) + identityPrometheus(state.identity?.()));
 }
 
 /** Envoy's /clusters: text `cluster::host::field::value` lines, or ?format=json. */

@@ -32,6 +32,8 @@ export class ConfigStore {
   #current: ProxySnapshot;
   readonly #static = new Map<string, ReadonlyMap<string, ResourceEntry>>();
   readonly #dynamic = new Map<string, ReadonlyMap<string, ResourceEntry>>();
+  /** Resources the proxy makes itself (the identity agent's SDS secrets); they win over xDS. */
+  readonly #local = new Map<string, ReadonlyMap<string, ResourceEntry>>();
   readonly #typeVersions = new Map<string, string>();
   readonly #listeners = new Set<SnapshotListener>();
   readonly #onListenerError: (err: unknown) => void;
@@ -86,6 +88,29 @@ export class ConfigStore {
   }
 
   /**
+   * Sets the resources of one type the proxy provides itself (the workload identity's `default`
+   * and `ROOTCA` secrets, as Istio's agent serves them over its local SDS). They take precedence
+   * over resources of the same name from xDS, which are ignored while a local one exists, and are
+   * not subscribed to. Throws ConfigError (keeping the current snapshot) when the result does not compile.
+   */
+  setLocal(typeUrl: string, resources: ReadonlyMap<string, JsonObject>): ProxySnapshot {
+    const local = new Map(this.#local);
+    local.set(typeUrl, new Map([...resources].map(([name, json]) => [name, { version: 'local', json }] as const)));
+    const previous = this.#current;
+    const snapshot = buildSnapshot(this.#merged(this.#dynamic, local), { version: String(Number(previous.version) + 1), typeVersions: this.#typeVersions, previous });
+    this.#local.set(typeUrl, local.get(typeUrl)!);
+    this.#current = snapshot;
+    this.lb.retain(snapshot);
+    this.#emit({ snapshot, previous, typeUrls: [typeUrl] });
+    return snapshot;
+  }
+
+  /** Names of one type the proxy provides itself (see setLocal). */
+  localNames(typeUrl: string): string[] {
+    return [...(this.#local.get(typeUrl)?.keys() ?? [])];
+  }
+
+  /**
    * Resource names to subscribe to for a type: RDS route names referenced by listeners, EDS
    * service names of EDS clusters (eds_cluster_config.service_name or the cluster name), SDS
    * secret names referenced by transport sockets. Empty for LDS and CDS (wildcard).
@@ -107,6 +132,7 @@ export class ConfigStore {
         if (c.transportSocket) collectSdsNames(c.transportSocket, out);
         for (const m of c.transportSocketMatches) collectSdsNames(m.transportSocket, out);
       }
+      for (const name of this.#local.get(typeUrl)?.keys() ?? []) out.delete(name);
     }
     return [...out].sort();
   }
@@ -123,12 +149,14 @@ export class ConfigStore {
     return cluster ? this.lb.forCluster(cluster) : undefined;
   }
 
-  #merged(dynamic: ReadonlyMap<string, ReadonlyMap<string, ResourceEntry>> = this.#dynamic): Map<string, ResourceSet> {
+  #merged(dynamic: ReadonlyMap<string, ReadonlyMap<string, ResourceEntry>> = this.#dynamic, local: ReadonlyMap<string, ReadonlyMap<string, ResourceEntry>> = this.#local): Map<string, ResourceSet> {
     const out = new Map<string, ResourceSet>();
-    for (const typeUrl of new Set([...this.#static.keys(), ...dynamic.keys()])) {
+    for (const typeUrl of new Set([...this.#static.keys(), ...dynamic.keys(), ...local.keys()])) {
       const s = this.#static.get(typeUrl);
       const d = dynamic.get(typeUrl);
-      out.set(typeUrl, s && d ? new Map([...s, ...d]) : (s ?? d ?? new Map()));
+      const l = local.get(typeUrl);
+      const merged = s && d ? new Map([...s, ...d]) : (s ?? d ?? new Map());
+      out.set(typeUrl, l && l.size > 0 ? new Map([...merged, ...l]) : merged);
     }
     return out;
   }

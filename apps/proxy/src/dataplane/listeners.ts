@@ -8,7 +8,7 @@ import type { Logger } from '../log.ts';
 import { HttpContext } from './context.ts';
 import type { Engine } from './engine.ts';
 import { Exchange } from './exchange.ts';
-import { serverTls, type ServerTls } from './tls.ts';
+import { sdsSecretsKey, serverTls, type ServerTls } from './tls.ts';
 import { TcpContext } from './tcp.ts';
 import { FastConn, fastPathEnabled, startTimeoutSweep } from './h1-fast.ts';
 import { CONNTRACK_PATH, conntrackAvailable, connectionDestination, readOriginalDst, setDestination, type Destination } from './original-dst.ts';
@@ -34,6 +34,8 @@ const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 interface ChainRuntime {
   chain: FilterChain;
   tls?: ServerTls;
+  /** The referenced SDS secrets' content when `tls` was built (sdsSecretsKey). */
+  tlsSecrets?: string;
   http?: { ctx: HttpContext; h1: http.Server; h2: http2.Http2Server; sessions: Set<http2.ServerHttp2Session>; fast: Set<FastConn>; sweep?: NodeJS.Timeout };
   tcp?: TcpContext;
   /** A never-listening tls.Server that terminates TLS for connections handed to it. */
@@ -87,7 +89,10 @@ class RunningListener {
     const engine = this.manager.engine;
     const build = (chain: FilterChain, i: string): ChainRuntime => {
       const rt: ChainRuntime = { chain };
-      if (chain.transportSocket) rt.tls = serverTls(chain.transportSocket, snap, `listener ${config.name} filter_chains[${i}].transport_socket`);
+      if (chain.transportSocket) {
+        rt.tls = serverTls(chain.transportSocket, snap, `listener ${config.name} filter_chains[${i}].transport_socket`);
+        rt.tlsSecrets = sdsSecretsKey(chain.transportSocket, snap);
+      }
       const h = chain.handler;
       if (h.kind === 'http') rt.http = makeHttp(new HttpContext(engine, config, chain, h), rt);
       else rt.tcp = new TcpContext(engine, config, chain, h);
@@ -107,6 +112,28 @@ class RunningListener {
       (all.length === 1 && all[0]!.http !== undefined && !all[0]!.tls && all[0]!.http.ctx.hcm.codecType === 'AUTO') ||
       (all.length > 1);
     if (replaced.length > 0) this.retire(replaced);
+  }
+
+  /**
+   * The listener is unchanged but SDS secrets it references changed (a rotated workload
+   * certificate): new handshakes get the new SecureContext; established TLS connections keep the
+   * one they were made with, so nothing drains. A secret that no longer builds keeps the old context.
+   */
+  refreshSecrets(snap: ProxySnapshot): void {
+    for (const rt of this.byChain.values()) {
+      const ts = rt.chain.transportSocket;
+      if (!ts || !rt.tlsServer) continue;
+      const key = sdsSecretsKey(ts, snap);
+      if (key === rt.tlsSecrets) continue;
+      try {
+        const next = serverTls(ts, snap, `listener ${this.config.name} transport_socket`);
+        rt.tlsServer.setSecureContext(next.options);
+        rt.tls = next;
+        rt.tlsSecrets = key;
+      } catch (err) {
+        this.manager.log.error({ listener: this.config.name, err: (err as Error).message }, 'TLS secrets changed but do not build; keeping the previous certificate');
+      }
+    }
   }
 
   /**
@@ -340,7 +367,7 @@ export class ListenerManager {
 
   constructor(
     readonly engine: Engine,
-    private readonly log: Logger,
+    readonly log: Logger,
     private readonly drainMs = 5000,
     /** Where the kernel's connection-tracking table is read (tests point it elsewhere). */
     readonly conntrackPath = CONNTRACK_PATH,
@@ -382,7 +409,10 @@ export class ListenerManager {
       try {
         if (existing) {
           if (existing.rawKey !== JSON.stringify(l.raw) || existing.config.name !== l.name) existing.configure(l, snap);
-          else existing.config = l;
+          else {
+            existing.config = l;
+            existing.refreshSecrets(snap);
+          }
           continue;
         }
         const rl = new RunningListener(this, l);
@@ -419,7 +449,10 @@ export class ListenerManager {
         const existing = this.virtual.get(name);
         if (existing) {
           if (existing.rawKey !== JSON.stringify(l.raw)) existing.configure(l, snap);
-          else existing.config = l;
+          else {
+            existing.config = l;
+            existing.refreshSecrets(snap);
+          }
           continue;
         }
         const rl = new RunningListener(this, l);

@@ -49,6 +49,20 @@ export function serverTls(transportSocket: JsonObject, snap: ProxySnapshot, wher
   return { options, alpn: alpn.length ? alpn : ['h2', 'http/1.1'], requestCert: ctxJson.require_client_certificate === true || ca !== undefined };
 }
 
+/**
+ * What the SDS secrets a transport socket references currently hold, as a string: when it changes
+ * (a rotated certificate, a new root), the listener swaps its SecureContext for new handshakes.
+ */
+export function sdsSecretsKey(transportSocket: JsonObject, snap: ProxySnapshot): string {
+  const ctxJson = (isObj(transportSocket.typed_config) ? transportSocket.typed_config : transportSocket) as JsonObject;
+  const common = (isObj(ctxJson.common_tls_context) ? ctxJson.common_tls_context : {}) as JsonObject;
+  const names = arr(common.tls_certificate_sds_secret_configs).map((s) => String((s as JsonObject).name ?? ''));
+  const vcs = common.validation_context_sds_secret_config;
+  if (isObj(vcs)) names.push(String((vcs as JsonObject).name ?? ''));
+  if (names.length === 0) return '';
+  return JSON.stringify(names.map((n) => snap.secrets.get(n) ?? null));
+}
+
 function certPair(c: Json, where: string): { cert: string | Buffer; key: string | Buffer } {
   if (!isObj(c)) throw new Error(`${where}: must be an object`);
   const o = c as JsonObject;
