@@ -100,7 +100,8 @@ export async function startSidecar(o: { id: string; metadata: JsonObject; xdsAdd
   const file = path.join(dir, 'bootstrap.json');
   fs.writeFileSync(file, JSON.stringify(sidecarBootstrap(o)));
   fs.chmodSync(dir, 0o755);
-  const child = spawn(process.execPath, ['--import', 'tsx', 'apps/proxy/src/main.ts', '--bootstrap', file, '--stats-port', 'off', ...(o.args ?? [])], {
+  const entry = process.env.TERN_E2E_PROXY_BUNDLE ? [process.env.TERN_E2E_PROXY_BUNDLE] : ['--import', 'tsx', 'apps/proxy/src/main.ts'];
+  const child = spawn(process.execPath, [...entry, '--bootstrap', file, '--stats-port', 'off', ...(o.args ?? [])], {
     cwd: root,
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, TERN_LOG_LEVEL: 'warn', ...o.env },

@@ -26,6 +26,7 @@ await bundleNode({
   entry: path.join(app, 'src/main.ts'),
   outfile: path.join(app, 'dist/tern-proxy.mjs'),
   plugins: [inlineVersion],
-  // protobufjs/@grpc read .proto files relative to their package at run time.
-  external: ['@grpc/grpc-js', '@grpc/proto-loader', '@grpc/grpc-js-xds', 'protobufjs', 'pino', 'thread-stream', 'pino-pretty'],
+  // protobufjs/@grpc read .proto files relative to their package at run time; the X.509 library is
+  // imported on first use only (src/identity/x509.ts), so it must stay out of the bundle.
+  external: ['@grpc/grpc-js', '@grpc/proto-loader', '@grpc/grpc-js-xds', 'protobufjs', 'pino', 'thread-stream', 'pino-pretty', '@peculiar/x509', 'reflect-metadata'],
 });

@@ -9,7 +9,7 @@ import type { PeerIdentity } from './dataplane/headers.ts';
 import { ListenerManager } from './dataplane/listeners.ts';
 import type { Logger } from './log.ts';
 import { identityFromNodeMetadata } from './telemetry/identity.ts';
-import { IdentityAgent } from './identity/agent.ts';
+import type { IdentityAgent } from './identity/agent.ts';
 import { resolveIdentityConfig } from './identity/config.ts';
 import { TelemetryReporter } from './telemetry/reporter.ts';
 
@@ -103,6 +103,8 @@ export async function runProxy(o: ProxyOptions): Promise<RunningProxy> {
   // starts before ADS so listeners referencing them find them as soon as possible.
   let identity: IdentityAgent | undefined;
   if (identityConfig) {
+    // Loaded only here: the X.509 libraries cost ~7 MB of RSS a proxy without an identity need not pay.
+    const { IdentityAgent } = await import('./identity/agent.ts');
     const ilog = log.child({ component: 'identity' });
     identity = new IdentityAgent({
       config: identityConfig,

@@ -6,13 +6,16 @@
 import { webcrypto, X509Certificate } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { decodeSvidCredential, istioCertificateServiceDefinition, verifySvidSignature, type CreateCertificateHandler } from '@tern/xds';
-import { x509 } from '../src/identity/x509.ts';
+import type * as X509 from '@peculiar/x509';
+import { loadX509 } from '../src/identity/x509.ts';
+
+const x509 = await loadX509();
 
 type Keys = Parameters<typeof x509.X509CertificateGenerator.createSelfSigned>[0]['keys'];
 const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
 
 export interface TestRoot {
-  cert: x509.X509Certificate;
+  cert: X509.X509Certificate;
   keys: Keys;
   pem: string;
 }

@@ -4,7 +4,9 @@ import { createPrivateKey } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { x509 } from '../src/identity/x509.ts';
+import { loadX509 } from '../src/identity/x509.ts';
+
+const x509 = await loadX509();
 import { createKeyAndCsr } from '../src/identity/csr.ts';
 import { backoffMs, renewDelayMs } from '../src/identity/schedule.ts';
 import { mergeRoots, parseRoot } from '../src/identity/roots.ts';

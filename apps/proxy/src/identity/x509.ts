@@ -1,10 +1,20 @@
-// @peculiar/x509 resolves its parsers through tsyringe, which needs the Reflect metadata polyfill
-// loaded first, and it signs through WebCrypto (Node's own here). Every identity module imports
-// the library from this file so both hold wherever it is used (as apps/api/src/ca/x509.ts does).
-import 'reflect-metadata';
 import { webcrypto } from 'node:crypto';
-import * as x509 from '@peculiar/x509';
 
-x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+// @peculiar/x509 resolves its parsers through tsyringe, which needs the Reflect metadata polyfill
+// loaded first, and it signs through WebCrypto (Node's own here). Loaded on first use only, and
+// left out of the proxy's bundle (apps/proxy/scripts/bundle.mjs): with its ASN.1 dependencies it
+// is ~800 KB of code, ~7 MB of RSS in every sidecar, and only sidecars with an identity need it.
 
-export { x509 };
+type X509 = typeof import('@peculiar/x509');
+let loaded: Promise<X509> | undefined;
+
+export function loadX509(): Promise<X509> {
+  loaded ??= (async () => {
+    await import('reflect-metadata');
+    const x509 = await import('@peculiar/x509');
+    // `never`: the one-argument overload whichever lib (DOM or not) types WebCrypto with.
+    x509.cryptoProvider.set(webcrypto as never);
+    return x509;
+  })();
+  return loaded;
+}
