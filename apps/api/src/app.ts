@@ -66,7 +66,7 @@ export async function createApp(config: Config): Promise<App> {
   await changes.start();
   const xds = new XdsServer(db.prisma, changes, compiler, {
     replicaId: config.replicaId,
-    compile: { domainSuffix: config.domainSuffix, trustDomain: config.trustDomain },
+    compile: { domainSuffix: config.domainSuffix, trustDomain: config.trustDomain, mtls: config.mtls },
     debounceMs: config.xdsDebounceMs,
     debounceMaxMs: config.xdsDebounceMaxMs,
   });

@@ -36,6 +36,8 @@ export interface Config {
   telemetryRollupIntervalMs: number;
   /** The CA (docs/security.md): SPIFFE trust domain of workload identities. */
   trustDomain: string;
+  /** Compile mutual TLS for sidecars (CompileOptions.mtls: PeerAuthentication, ISTIO_MUTUAL, auto-mTLS); TERN_MTLS. */
+  mtls: boolean;
   /** Workload certificate lifetime when the caller asks for none, and the most it may ask for. */
   caDefaultTtlSeconds: number;
   caMaxTtlSeconds: number;
@@ -102,8 +104,11 @@ function caConfig(env: NodeJS.ProcessEnv) {
   if (Boolean(caCertFile) !== Boolean(caKeyFile)) throw new Error('TERN_CA_CERT_FILE and TERN_CA_KEY_FILE must be set together');
   const caChainFile = file('TERN_CA_CHAIN_FILE');
   if (caChainFile && !caCertFile) throw new Error('TERN_CA_CHAIN_FILE needs TERN_CA_CERT_FILE and TERN_CA_KEY_FILE');
+  const mtlsRaw = env.TERN_MTLS?.trim().toLowerCase() ?? '';
+  if (!['', 'true', 'false', '1', '0'].includes(mtlsRaw)) throw new Error(`TERN_MTLS must be true or false, got "${env.TERN_MTLS}"`);
   return {
     trustDomain,
+    mtls: mtlsRaw === 'true' || mtlsRaw === '1',
     caDefaultTtlSeconds,
     caMaxTtlSeconds,
     caKeyEncryptionKey: env.TERN_CA_KEY_ENCRYPTION_KEY?.trim() || undefined,

@@ -3,6 +3,7 @@
  */
 import { EXTENSION_TYPE_URL, TYPE_URL, type JsonObject } from '@tern/xds';
 import { bool, duration, enumOf, fail, fraction, join, list, num, obj, rejectFields, socketAddress, str, type Ctx } from './compile-common.ts';
+import { compileTransportSocket, RAW_BUFFER } from './compile-upstream-tls.ts';
 import type { CircuitBreakerThresholds, ClusterConfig, ClusterEndpoints, Endpoint, LbPolicy, Locality, OutlierDetection } from './model.ts';
 
 const CLUSTER_TYPES = ['EDS', 'STATIC', 'STRICT_DNS', 'LOGICAL_DNS', 'ORIGINAL_DST'] as const;
@@ -72,13 +73,13 @@ export function compileCluster(json: JsonObject, assignment: JsonObject | undefi
   const metadata = obj(ctx, json, 'metadata', path);
   const maxRequestsPerConnection = protocol.maxRequestsPerConnection ?? legacyMaxReq;
   const ts = obj(ctx, json, 'transport_socket', path);
-  if (ts) checkUpstreamSocket(ctx, ts, 'transport_socket');
+  const upstreamTls = ts ? compileTransportSocket(ctx, ts, 'transport_socket') : undefined;
   const transportSocketMatches = list(ctx, json, 'transport_socket_matches', path).map((m, i) => {
     const mp = join('transport_socket_matches', i);
     const tsm = obj(ctx, m, 'transport_socket', mp);
     if (!tsm) fail(ctx, join(mp, 'transport_socket'), 'is required');
-    checkUpstreamSocket(ctx, tsm, join(mp, 'transport_socket'));
-    return { name: str(ctx, m, 'name', mp) ?? '', match: obj(ctx, m, 'match', mp) ?? {}, transportSocket: tsm };
+    const tls = compileTransportSocket(ctx, tsm, join(mp, 'transport_socket'));
+    return { name: str(ctx, m, 'name', mp) ?? '', match: obj(ctx, m, 'match', mp) ?? {}, transportSocket: tsm, ...(tls ? { tls } : {}) };
   });
   return {
     name,
@@ -88,7 +89,7 @@ export function compileCluster(json: JsonObject, assignment: JsonObject | undefi
     lb,
     endpoints,
     upstreamProtocol: protocol.upstream,
-    ...(ts && isTls(ts) ? { transportSocket: ts } : {}),
+    ...(ts && upstreamTls ? { transportSocket: ts, upstreamTls } : {}),
     transportSocketMatches,
     circuitBreakers: cb,
     ...(od ? { outlierDetection: compileOutlier(ctx, od, 'outlier_detection') } : {}),
@@ -105,19 +106,6 @@ export function compileCluster(json: JsonObject, assignment: JsonObject | undefi
   };
 }
 
-function isTls(ts: JsonObject): boolean {
-  return (ts.typed_config as JsonObject | undefined)?.['@type'] === EXTENSION_TYPE_URL.upstreamTls;
-}
-
-function checkUpstreamSocket(ctx: Ctx, ts: JsonObject, path: string): void {
-  const type = String((ts.typed_config as JsonObject | undefined)?.['@type'] ?? '');
-  // A socket named raw_buffer without typed_config is plaintext (Istio's tlsMode-disabled match).
-  if (type === '' && (ts.name === undefined || ts.name === 'envoy.transport_sockets.raw_buffer' || ts.name === 'raw_buffer')) return;
-  if (type !== EXTENSION_TYPE_URL.upstreamTls && type !== RAW_BUFFER) {
-    fail(ctx, join(join(path, 'typed_config'), '@type'), `transport socket ${JSON.stringify(type)} is not supported (UpstreamTlsContext or RawBuffer only)`);
-  }
-}
-
 const LB_EXTENSIONS: Record<string, LbPolicy['kind']> = {
   'type.googleapis.com/envoy.extensions.load_balancing_policies.round_robin.v3.RoundRobin': 'ROUND_ROBIN',
   'type.googleapis.com/envoy.extensions.load_balancing_policies.least_request.v3.LeastRequest': 'LEAST_REQUEST',
@@ -125,7 +113,7 @@ const LB_EXTENSIONS: Record<string, LbPolicy['kind']> = {
   [EXTENSION_TYPE_URL.ringHash]: 'RING_HASH',
   'type.googleapis.com/envoy.extensions.load_balancing_policies.maglev.v3.Maglev': 'MAGLEV',
 };
-export const RAW_BUFFER = 'type.googleapis.com/envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer';
+export { RAW_BUFFER };
 const WRR_LOCALITY = 'type.googleapis.com/envoy.extensions.load_balancing_policies.wrr_locality.v3.WrrLocality';
 
 function compileLbPolicy(ctx: Ctx, json: JsonObject, type: ClusterConfig['type']): LbPolicy {

@@ -12,6 +12,7 @@
  */
 import type { JsonObject } from '@tern/xds';
 import type { RbacFilterConfig, RbacPerRoute } from './compile-rbac.ts';
+import type { UpstreamTls } from './compile-upstream-tls.ts';
 
 export type { Json, JsonObject } from '@tern/xds';
 
@@ -503,8 +504,10 @@ export interface ClusterConfig {
   readonly upstreamProtocol: 'http1' | 'http2' | 'downstream';
   /** Upstream TLS (UpstreamTlsContext `transport_socket`), raw; undefined = plaintext. */
   readonly transportSocket?: JsonObject;
-  /** transport_socket_matches, raw (Istio's tlsMode-based auto mTLS), in order. */
-  readonly transportSocketMatches: readonly { readonly name: string; readonly match: JsonObject; readonly transportSocket: JsonObject }[];
+  /** The cluster's transport_socket compiled (set exactly when transportSocket is). */
+  readonly upstreamTls?: UpstreamTls;
+  /** transport_socket_matches (Istio's tlsMode-based auto mTLS), in order; `tls` undefined = plaintext. */
+  readonly transportSocketMatches: readonly { readonly name: string; readonly match: JsonObject; readonly transportSocket: JsonObject; readonly tls?: UpstreamTls }[];
   /** circuit_breakers.thresholds by priority (DEFAULT filled in with Envoy's defaults). */
   readonly circuitBreakers: { readonly default: CircuitBreakerThresholds; readonly high: CircuitBreakerThresholds };
   readonly outlierDetection?: OutlierDetection;

@@ -26,7 +26,7 @@ export interface EngineOptions {
 export class Engine {
   /** Circuit-breaker state per cluster name (resilience/breakers.ts), across snapshots. */
   readonly breakers = new BreakerRegistry();
-  readonly pools = new UpstreamPools(this.breakers);
+  readonly pools = new UpstreamPools(this.breakers, () => this.snapshot());
   readonly metrics = new Metrics();
   readonly labels: LabelCache;
   readonly lb: LbRegistry;

@@ -17,7 +17,8 @@ import { addCorsResponseHeaders, corsOrigin, corsPolicyFor, isPreflight, preflig
 import { checkRbac, RBAC_DENIED_BODY } from './rbac.ts';
 import { releaseRetry, tryRetry } from './resilience/breakers.ts';
 import type { UpstreamHost } from '../config/lb.ts';
-import { upstreamErrorFlag } from './upstream.ts';
+import { endpointOption, upstreamErrorFlag } from './upstream.ts';
+import { kTlsFailure, type TlsFailedError } from './upstream-tls.ts';
 import type { FastRequest } from './h1-fast.ts';
 import { headerLines } from './h1-parser.ts';
 import { H1Conn, type UpstreamUser } from './h1-upstream.ts';
@@ -567,8 +568,12 @@ export class Exchange implements UpstreamUser, IdleStream {
     const ep = this.endpoint!;
     out.host = this.authority;
     const pool = this.ctx.engine.pools.for(this.cluster!);
+    // Upgrades use a connection of their own (no agent): a TLS endpoint gets its TLS socket directly.
+    const rawTls = this.down === Down.Raw ? pool.connectTls(ep, 'http1') : undefined;
     const req = http.request({
       agent: this.down === Down.Raw ? false : pool.agent,
+      ...(rawTls ? { createConnection: () => rawTls } : {}),
+      ...endpointOption(ep),
       ...(ep.isPipe ? { socketPath: ep.address } : { host: ep.address, port: ep.port }),
       method: this.method,
       path: this.path,
@@ -975,7 +980,10 @@ export class Exchange implements UpstreamUser, IdleStream {
   upstreamFailed(err: NodeJS.ErrnoException): void {
     if (this.upFinished || this.done) return;
     const cause = (err as { cause?: NodeJS.ErrnoException }).cause;
-    const flag = upstreamErrorFlag(err.code === 'ERR_HTTP2_STREAM_CANCEL' && cause ? cause : err);
+    const root = err.code === 'ERR_HTTP2_STREAM_CANCEL' && cause ? cause : err;
+    const flag = upstreamErrorFlag(root);
+    const tlsFailure = (root as TlsFailedError)[kTlsFailure];
+    if (tlsFailure !== undefined) this.details = `upstream_reset_before_response_started{connection_failure,TLS_error:_${tlsFailure}}`;
     if (!this.responseStarted) reportAttempt(this, localOriginOf(flag)); // outlier detection: local-origin failure
     if (this.rs !== undefined && !this.responseStarted) {
       const kind = flag === 'UR' && /REFUSED_STREAM/.test(err.message) ? 'REFUSED' : flag;

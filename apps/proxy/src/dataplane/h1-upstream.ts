@@ -59,13 +59,15 @@ export class H1Conn {
     const ep = pool.endpoint;
     this.breakers = pool.breakers;
     this.breakers?.addConnection();
-    const socket = ep.isPipe ? net.connect({ path: ep.address }) : net.connect({ host: ep.address, port: ep.port, noDelay: true });
+    // A TLS endpoint (upstream-tls.ts) gets a TLSSocket: same stream API, connected once secure.
+    const tlsSocket = pool.connectTls?.(ep);
+    const socket = tlsSocket ?? (ep.isPipe ? net.connect({ path: ep.address }) : net.connect({ host: ep.address, port: ep.port, noDelay: true }));
     this.socket = socket;
     (socket as TaggedSocket)[kConn] = this;
     const ms = pool.cluster.connectTimeoutMs;
     if (ms > 0) {
       this.connectTimer = setTimeout(connectTimedOut, ms, socket, ms);
-      socket.once('connect', onConnect);
+      socket.once(tlsSocket ? 'secureConnect' : 'connect', onConnect);
     }
     const p = (this.parser = newParser(HTTPParser.RESPONSE));
     p[kOnMessageBegin] = onMessageBegin;
@@ -266,6 +268,8 @@ export class H1EndpointPool {
     public cluster: ClusterConfig,
     readonly endpoint: Endpoint,
     readonly breakers?: ClusterBreakers,
+    /** Opens a TLS connection when the endpoint's transport socket is TLS (undefined: plaintext). */
+    readonly connectTls?: (ep: Endpoint) => net.Socket | undefined,
   ) {}
 
   /** An idle connection is ready for a request. */

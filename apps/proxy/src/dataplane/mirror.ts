@@ -14,6 +14,7 @@ import type { MirrorPolicy, ProxySnapshot } from '../config/model.ts';
 import type { UpstreamHost } from '../config/lb.ts';
 import type { Engine } from './engine.ts';
 import { pickHost, releaseHost } from './routing.ts';
+import { endpointOption } from './upstream.ts';
 
 /** Bytes a mirror may have queued before it is given up. */
 export const MIRROR_MAX_BUFFER = 64 * 1024;
@@ -104,6 +105,7 @@ export function startMirrors(
       } else {
         const req = http.request({
           agent: pool.agent,
+          ...endpointOption(ep),
           ...(ep.isPipe ? { socketPath: ep.address } : { host: ep.address, port: ep.port }),
           method,
           path,

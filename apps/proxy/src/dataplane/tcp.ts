@@ -53,7 +53,9 @@ export class TcpContext {
     host.stats.activeConnections++;
     if (this.outbound) labels = engine.labels.outbound(cluster, ep, undefined);
     engine.metrics.tcpOpened(labels);
-    const up = ep.isPipe ? net.createConnection({ path: ep.address, allowHalfOpen: true }) : net.createConnection({ host: ep.address, port: ep.port, allowHalfOpen: true });
+    // A TLS endpoint (transport socket / istio tlsMode) is wrapped; 'connect' then means secure.
+    const upTls = engine.pools.for(cluster).connectTls(ep, 'tcp', { allowHalfOpen: true });
+    const up = upTls ?? (ep.isPipe ? net.createConnection({ path: ep.address, allowHalfOpen: true }) : net.createConnection({ host: ep.address, port: ep.port, allowHalfOpen: true }));
     let flags = '-';
     let connected = false;
     const connectTimer = cluster.connectTimeoutMs > 0 ? setTimeout(() => {
@@ -62,7 +64,7 @@ export class TcpContext {
     }, cluster.connectTimeoutMs) : undefined;
     // Nothing is read from the downstream until the upstream is there: backpressure by pause.
     down.pause();
-    up.once('connect', () => {
+    up.once(upTls ? 'secureConnect' : 'connect', () => {
       hooks.connected();
       connected = true;
       clearTimeout(connectTimer);

@@ -1,8 +1,9 @@
 import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
-import type { ClusterConfig, Endpoint } from '../config/model.ts';
+import type { ClusterConfig, Endpoint, ProxySnapshot } from '../config/model.ts';
 import { H1EndpointPool } from './h1-upstream.ts';
+import { endpointTls, kTlsFailure, newTlsCounters, TlsConnector, type TlsCounters, type TlsFailedError } from './upstream-tls.ts';
 import { BreakerRegistry, type ClusterBreakers } from './resilience/breakers.ts';
 
 /**
@@ -14,12 +15,28 @@ export class UpstreamPools {
   private readonly pools = new Map<string, ClusterPool>();
 
   /** Connections are counted against the cluster's circuit breakers (max_connections). */
-  constructor(private readonly breakers: BreakerRegistry = new BreakerRegistry()) {}
+  /** Envoy's ssl.* counters per cluster name (kept across snapshots, like the breakers' counters). */
+  readonly tlsCounters = new Map<string, TlsCounters>();
+
+  constructor(
+    private readonly breakers: BreakerRegistry = new BreakerRegistry(),
+    /** The current snapshot: its SDS secrets feed upstream TLS contexts. */
+    private readonly snapshot?: () => ProxySnapshot,
+  ) {}
+
+  /** The TLS connector of a cluster, made on first use. */
+  private connector(name: string): TlsConnector {
+    let c = this.tlsCounters.get(name);
+    if (!c) this.tlsCounters.set(name, (c = newTlsCounters()));
+    const snapshot = this.snapshot;
+    if (!snapshot) throw new Error('upstream TLS needs the pools to know the snapshot (UpstreamPools(breakers, snapshot))');
+    return new TlsConnector(snapshot, c);
+  }
 
   for(cluster: ClusterConfig): ClusterPool {
     let p = this.pools.get(cluster.name);
     if (!p) {
-      p = new ClusterPool(cluster, this.breakers.for(cluster));
+      p = new ClusterPool(cluster, this.breakers.for(cluster), () => this.connector(cluster.name));
       this.pools.set(cluster.name, p);
     } else if (p.cluster !== cluster) {
       p.cluster = cluster; // a new snapshot: pick up new timeouts; connections stay.
@@ -54,23 +71,28 @@ export class ClusterPool {
   /** The fast path's raw keep-alive HTTP/1.1 connections, per endpoint key. */
   readonly h1 = new Map<string, H1EndpointPool>();
 
+  private tlsConnector: TlsConnector | undefined;
+
   constructor(
     public cluster: ClusterConfig,
     readonly breakers: ClusterBreakers,
+    private readonly makeTlsConnector?: () => TlsConnector,
   ) {
     // lifo: reuse the warmest socket, let the others reach the idle timeout.
     this.agent = new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 1024, scheduling: 'lifo', timeout: cluster.idleTimeoutMs || undefined });
     const pool = this;
     // The agent's connect path, with the cluster's connect_timeout (Node has none of its own).
-    this.agent.createConnection = function (options: net.NetConnectOpts) {
-      const socket = net.createConnection(options);
+    this.agent.createConnection = function (options: net.NetConnectOpts & { [kEndpoint]?: Endpoint }) {
+      const ep = options[kEndpoint];
+      const tlsSocket = ep ? pool.connectTls(ep, 'http1') : undefined;
+      const socket = tlsSocket ?? net.createConnection(options);
       // Counted for max_connections (admission checked the limit before the request was sent).
       breakers.addConnection();
       socket.once('close', () => breakers.releaseConnection());
       const ms = pool.cluster.connectTimeoutMs;
       if (ms > 0) {
         const timer = setTimeout(connectTimedOut, ms, socket, ms);
-        socket.once('connect', () => clearTimeout(timer));
+        socket.once(tlsSocket ? 'secureConnect' : 'connect', () => clearTimeout(timer));
         socket.once('close', () => clearTimeout(timer));
       }
       return socket;
@@ -90,6 +112,19 @@ export class ClusterPool {
     this.agent.on('free', () => {
       if (breakers.hasSlotWaiters()) queueMicrotask(() => breakers.notifySlot());
     });
+  }
+
+  /**
+   * A TLS connection to the endpoint when its transport socket is TLS; undefined for plaintext
+   * (the common case: one property test when the cluster has no TLS at all).
+   */
+  connectTls(ep: Endpoint, protocol: 'http1' | 'http2' | 'tcp', extra?: { allowHalfOpen?: boolean }): net.Socket | undefined {
+    const cluster = this.cluster;
+    if (cluster.upstreamTls === undefined && cluster.transportSocketMatches.length === 0) return undefined;
+    const t = endpointTls(cluster, ep);
+    if (!t || !this.makeTlsConnector) return undefined;
+    this.tlsConnector ??= this.makeTlsConnector();
+    return this.tlsConnector.connect(ep, t, protocol, extra);
   }
 
   /** The agent's key for an endpoint's free sockets. */
@@ -134,10 +169,12 @@ export class ClusterPool {
     let s = this.sessions.get(ep.key);
     if (s && !s.closed && !s.destroyed) return this.counted.get(s)?.() ?? s;
     const key = ep.key;
-    const authority = ep.isPipe ? 'http://localhost' : `http://${ep.address.includes(':') ? `[${ep.address}]` : ep.address}:${ep.port}`;
+    const tlsSocket = this.connectTls(ep, 'http2');
+    const scheme = tlsSocket ? 'https' : 'http';
+    const authority = ep.isPipe ? `${scheme}://localhost` : `${scheme}://${ep.address.includes(':') ? `[${ep.address}]` : ep.address}:${ep.port}`;
     const ms = this.cluster.connectTimeoutMs;
     s = http2.connect(authority, {
-      ...(ep.isPipe ? { createConnection: () => net.createConnection(ep.address) } : {}),
+      ...(tlsSocket ? { createConnection: () => tlsSocket } : ep.isPipe ? { createConnection: () => net.createConnection(ep.address) } : {}),
       peerMaxConcurrentStreams: 1000,
     });
     const session = s;
@@ -186,13 +223,15 @@ export class ClusterPool {
     return this.counted.get(session)?.() ?? session;
   }
 
+  private readonly h1Tls = (ep: Endpoint): net.Socket | undefined => this.connectTls(ep, 'http1');
+
   /** The fast path's HTTP/1.1 connection pool for an endpoint. */
   h1Pool(ep: Endpoint): H1EndpointPool {
     let p = this.h1.get(ep.key);
     if (p === undefined || p.endpoint !== ep) {
       // A new Endpoint object for the same key (new snapshot): idle connections stay usable.
       const old = p;
-      p = new H1EndpointPool(this.cluster, ep, this.breakers);
+      p = new H1EndpointPool(this.cluster, ep, this.breakers, this.h1Tls);
       if (old) p.adopt(old);
       this.h1.set(ep.key, p);
     }
@@ -211,6 +250,13 @@ export class ClusterPool {
 }
 
 const kServed = Symbol('tern.served');
+/** An http.request option naming the Endpoint: the agent's createConnection picks its transport socket. */
+const kEndpoint = Symbol('tern.endpoint');
+
+/** Spread into http.request options on the cluster's agent (Node passes it on to createConnection). */
+export function endpointOption(ep: Endpoint): Record<never, never> {
+  return { [kEndpoint]: ep };
+}
 type CountedSocket = net.Socket & { [kServed]?: number };
 
 function connectTimedOut(socket: net.Socket, ms: number): void {
@@ -219,6 +265,8 @@ function connectTimedOut(socket: net.Socket, ms: number): void {
 
 /** Classifies an upstream error before a response: Envoy's response flag for it. */
 export function upstreamErrorFlag(err: NodeJS.ErrnoException): 'UF' | 'UC' | 'UR' | 'UPE' {
+  // A TLS connection that never became secure is a connection failure, as in Envoy.
+  if ((err as TlsFailedError)[kTlsFailure] !== undefined) return 'UF';
   const code = err.code ?? '';
   if (code.startsWith('HPE_') || code === 'ERR_HTTP2_PROTOCOL_ERROR' || code === 'ERR_HTTP2_SESSION_ERROR' && /protocol/i.test(err.message)) return 'UPE';
   switch (code) {

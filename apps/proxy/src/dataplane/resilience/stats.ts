@@ -7,10 +7,13 @@
 import type { ClusterConfig, ProxySnapshot } from '../../config/model.ts';
 import type { BreakerRegistry } from './breakers.ts';
 import type { OutlierRegistry } from './outlier.ts';
+import { clusterHasTls, TLS_COUNTERS, type TlsCounters } from '../upstream-tls.ts';
 
 interface StatsSource {
   readonly breakers: BreakerRegistry;
   readonly outliers: OutlierRegistry;
+  /** Upstream TLS counters per cluster (dataplane/upstream-tls.ts), shown for clusters with TLS. */
+  readonly pools?: { readonly tlsCounters: ReadonlyMap<string, TlsCounters> };
   snapshot(): ProxySnapshot;
 }
 
@@ -49,6 +52,10 @@ export function clusterStats(src: StatsSource, cluster: ClusterConfig): Stat[] {
       out.push({ name: `${p}remaining_rq`, type: 'gauge', value: Math.max(0, t.maxRequests - g.rq_open) });
       out.push({ name: `${p}remaining_retries`, type: 'gauge', value: Math.max(0, maxRetries - g.rq_retry_open) });
     }
+  }
+  if (src.pools && clusterHasTls(cluster)) {
+    const t = src.pools.tlsCounters.get(cluster.name);
+    for (const c of TLS_COUNTERS) out.push({ name: `ssl.${c}`, type: 'counter', value: t?.[c] ?? 0 });
   }
   if (cluster.outlierDetection !== undefined) {
     const o = src.outliers.get(cluster.name);
