@@ -6,6 +6,7 @@ import { proxiesRouter } from './routers/proxies.ts';
 import { graphRouter } from './routers/graph.ts';
 import { authRouter, tokensRouter, usersRouter } from './routers/auth.ts';
 import { caRouter } from './routers/ca.ts';
+import { securityRouter } from './routers/security.ts';
 
 export const appRouter = router({
   resources: resourcesRouter,
@@ -17,6 +18,7 @@ export const appRouter = router({
   proxies: proxiesRouter,
   graph: graphRouter,
   ca: caRouter,
+  security: securityRouter,
 });
 
 export type AppRouter = typeof appRouter;

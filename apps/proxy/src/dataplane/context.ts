@@ -8,6 +8,7 @@ import type { Exchange } from './exchange.ts';
 import { plainAddress } from './headers.ts';
 import type { Socket } from 'node:net';
 import { restoredDestination, type Destination } from './original-dst.ts';
+import { tlsIdentity, type TlsIdentity } from './tls-peer.ts';
 
 /**
  * What an HTTP connection manager filter chain needs per request, computed once per chain
@@ -62,12 +63,19 @@ export class HttpContext {
     return src.kind === 'inline' ? src.table : snap.routes.get(src.name);
   }
 
-  outboundLabels(cluster: ClusterConfig, ep: Endpoint | undefined, peer?: string): LabelBase {
-    return this.engine.labels.outbound(cluster, ep, peer);
+  outboundLabels(cluster: ClusterConfig, ep: Endpoint | undefined, peer?: string, tls?: TlsIdentity): LabelBase {
+    return this.engine.labels.outbound(cluster, ep, peer, tls);
   }
 
-  inboundLabels(peer: string | undefined, cluster: ClusterConfig | undefined): LabelBase {
-    return this.engine.labels.inbound(peer, cluster);
+  inboundLabels(peer: string | undefined, cluster: ClusterConfig | undefined, tls?: TlsIdentity): LabelBase {
+    return this.engine.labels.inbound(peer, cluster, tls);
+  }
+
+  /** The downstream connection's verified identities when it is mutual TLS (undefined otherwise; a plaintext chain answers at once). */
+  downstreamMtls(ex: Exchange): TlsIdentity | undefined {
+    if (this.chain.transportSocket === undefined) return undefined;
+    const id = tlsIdentity(downstreamSocket(ex));
+    return id?.peer !== undefined ? id : undefined;
   }
 
   remoteAddress(ex: Exchange): string {

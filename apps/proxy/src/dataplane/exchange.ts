@@ -25,6 +25,7 @@ import { H1Conn, type UpstreamUser } from './h1-upstream.ts';
 import { admit, release, type Ticket, type UpstreamKind } from './resilience/admission.ts';
 import { localOriginOf, reportAttempt } from './resilience/outlier.ts';
 import { idleClock, unwatchIdle, watchIdle, type IdleStream } from './stream-idle.ts';
+import { tlsIdentity, type TlsIdentity } from './tls-peer.ts';
 
 /** Methods a stale pooled connection may be retried for (nginx's and undici's rule). */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
@@ -144,6 +145,8 @@ export class Exchange implements UpstreamUser, IdleStream {
   done = false;
   labels: LabelBase;
   peerHeader: string | undefined;
+  /** Inbound over mutual TLS: the connection's principals (undefined for plaintext). */
+  downTls: TlsIdentity | undefined = undefined;
   h2Headers: IncomingHttpHeaders | undefined;
   originalPath = '';
   originalAuthority = '';
@@ -244,9 +247,12 @@ export class Exchange implements UpstreamUser, IdleStream {
     this.originalPath = this.path;
     this.originalAuthority = this.authority;
     const peer = headers[PEER_HEADER];
-    if (!ctx.outbound && typeof peer === 'string') {
-      this.peerHeader = peer;
-      this.labels = ctx.inboundLabels(peer, undefined);
+    if (!ctx.outbound) {
+      const mtls = (this.downTls = ctx.downstreamMtls(this));
+      if (typeof peer === 'string') {
+        this.peerHeader = peer;
+        this.labels = ctx.inboundLabels(peer, undefined, mtls);
+      } else if (mtls !== undefined) this.labels = ctx.inboundLabels(undefined, undefined, mtls);
     }
 
     const table = ctx.routeTable(this.snap);
@@ -320,7 +326,7 @@ export class Exchange implements UpstreamUser, IdleStream {
       return;
     }
     this.cluster = cluster;
-    if (!ctx.outbound) this.labels = ctx.inboundLabels(this.peerHeader, cluster);
+    if (!ctx.outbound) this.labels = ctx.inboundLabels(this.peerHeader, cluster, this.downTls);
     const host = pickHost(ctx.engine, cluster, d.action, this, ctx.remoteAddress(this), d.action.hashPolicies.length > 0 ? this : undefined, cluster.type === 'ORIGINAL_DST' ? ctx.originalDestination(this) : undefined);
     if (!host) {
       if (ctx.outbound) this.labels = ctx.outboundLabels(cluster, undefined);
@@ -828,7 +834,9 @@ export class Exchange implements UpstreamUser, IdleStream {
     }
     if (ctx.outbound) {
       const peer = upstreamHeaders[PEER_HEADER];
-      if (typeof peer === 'string') this.labels = ctx.outboundLabels(this.cluster!, this.endpoint, peer);
+      // The connection that answered names the destination's principal (plaintext: one property read).
+      const upTls = tlsIdentity(this.upFast?.socket ?? this.upRes?.socket ?? this.upH2?.session?.socket);
+      if (typeof peer === 'string' || upTls !== undefined) this.labels = ctx.outboundLabels(this.cluster!, this.endpoint, typeof peer === 'string' ? peer : undefined, upTls);
     } else {
       headers[PEER_HEADER] = ctx.engine.selfPeerHeader;
     }

@@ -7,6 +7,7 @@ import { pickWeightedCluster } from '../config/route-select.ts';
 import { pickHost, releaseHost } from './routing.ts';
 import { restoredDestination } from './original-dst.ts';
 import { admitTcp } from './resilience/tcp-hooks.ts';
+import { tlsIdentity } from './tls-peer.ts';
 
 /** A TCP proxy filter chain: each connection goes to one endpoint of the target cluster. */
 export class TcpContext {
@@ -26,7 +27,7 @@ export class TcpContext {
     const t = this.tcp.target;
     const clusterName = t.kind === 'cluster' ? t.cluster : pickWeightedCluster(t).cluster;
     const cluster = snap.clusters.get(clusterName);
-    let labels: LabelBase = this.outbound ? engine.labels.outbound(cluster, undefined, undefined) : engine.labels.inbound(undefined, cluster);
+    let labels: LabelBase = this.outbound ? engine.labels.outbound(cluster, undefined, undefined) : engine.labels.inbound(undefined, cluster, tlsIdentity(down));
     if (!cluster) {
       engine.metrics.tcpOpened(labels);
       engine.metrics.tcpClosed(labels, 'NC', 0, 0);

@@ -9,6 +9,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { matchesSocket, socketMatchMetadata, type SanMatcher, type TlsSource, type UpstreamTls } from '../config/compile-upstream-tls.ts';
 import { matchString } from '../config/compile-common.ts';
+import { setResumedPeer, spiffeOf } from './tls-peer.ts';
 import type { ClusterConfig, Endpoint, JsonObject, ProxySnapshot } from '../config/model.ts';
 
 /** Envoy's cluster.<name>.ssl.* counters this proxy keeps. */
@@ -84,6 +85,8 @@ interface ContextEntry {
   readonly error?: Error;
   /** TLS session per endpoint key: new connections resume (only with this context and these SAN rules). */
   readonly sessions: Map<string, Buffer>;
+  /** The peer principal each endpoint's full handshake verified: a resumed session has no certificate to read. */
+  readonly peers: Map<string, string>;
 }
 
 const MAX_SESSIONS = 1024;
@@ -138,7 +141,15 @@ export class TlsConnector {
     socket.once('secureConnect', () => {
       secure = true;
       counters.handshake++;
-      if (socket.isSessionReused()) counters.session_reused++;
+      if (socket.isSessionReused()) {
+        counters.session_reused++;
+        const peer = entry.peers.get(ep.key);
+        if (peer !== undefined) setResumedPeer(socket, peer);
+      } else if (verify && socket.authorized) {
+        const peers = entry.peers;
+        if (peers.size >= MAX_SESSIONS && !peers.has(ep.key)) peers.clear();
+        peers.set(ep.key, spiffeOf(socket.getPeerCertificate().subjectaltname));
+      }
     });
     socket.on('session', (s: Buffer) => {
       const sessions = entry.sessions;
@@ -174,9 +185,9 @@ export class TlsConnector {
     }
     let entry: ContextEntry;
     try {
-      entry = { secrets, key, ctx: tls.createSecureContext(secureContextOptions(t, secrets)), sessions: new Map() };
+      entry = { secrets, key, ctx: tls.createSecureContext(secureContextOptions(t, secrets)), sessions: new Map(), peers: new Map() };
     } catch (err) {
-      entry = { secrets, key, error: err as Error, sessions: new Map() };
+      entry = { secrets, key, error: err as Error, sessions: new Map(), peers: new Map() };
     }
     this.contexts.set(t, entry);
     return entry;

@@ -1,6 +1,7 @@
 import { parseClusterName } from '@tern/xds';
 import type { ClusterConfig, Endpoint, Json } from '../config/model.ts';
 import { decodePeer, type PeerIdentity } from '../dataplane/headers.ts';
+import type { TlsIdentity } from '../dataplane/tls-peer.ts';
 import type { LabelBase, LabelSet, Metrics } from './metrics.ts';
 
 const UNKNOWN = 'unknown';
@@ -14,14 +15,20 @@ export class LabelCache {
   private readonly byCluster = new WeakMap<ClusterConfig, LabelBase>();
   private readonly byEndpoint = new WeakMap<Endpoint, LabelBase>();
   private readonly byPeer = new Map<string, LabelBase>();
+  /** TLS upstreams without a peer header: per endpoint, then per `peer|local` principals. */
+  private readonly byEndpointTls = new WeakMap<Endpoint, Map<string, LabelBase>>();
   private outboundDefault: LabelBase | undefined;
   private inboundDefault: LabelBase | undefined;
 
   constructor(private readonly metrics: Metrics, private readonly self: PeerIdentity) {}
 
-  /** reporter=source: we are the source; the destination comes from the cluster, endpoint or peer header. */
-  outbound(cluster: ClusterConfig | undefined, ep: Endpoint | undefined, peer: string | undefined): LabelBase {
+  /**
+   * reporter=source: we are the source; the destination comes from the cluster, endpoint or peer
+   * header, and its principal from the upstream TLS connection's verified certificate (`tls`).
+   */
+  outbound(cluster: ClusterConfig | undefined, ep: Endpoint | undefined, peer: string | undefined, tls?: TlsIdentity): LabelBase {
     if (!cluster) return (this.outboundDefault ??= this.metrics.base(this.outboundSet(undefined, undefined, undefined)));
+    if (tls !== undefined) return this.outboundTls(cluster, ep, peer, tls);
     if (peer !== undefined) {
       const key = `o|${cluster.name}|${peer}`;
       let b = this.byPeer.get(key);
@@ -47,14 +54,40 @@ export class LabelCache {
     return b;
   }
 
-  /** reporter=destination: we are the destination; the source is whoever the peer header names. */
-  inbound(peer: string | undefined, cluster: ClusterConfig | undefined): LabelBase {
-    if (peer === undefined && cluster === undefined) return (this.inboundDefault ??= this.metrics.base(this.inboundSet(undefined, undefined)));
-    const key = `i|${cluster?.name ?? ''}|${peer ?? ''}`;
+  /**
+   * reporter=destination: we are the destination; the source is whoever the peer header names,
+   * its principal whoever the downstream TLS connection's verified client certificate names (`tls`).
+   */
+  inbound(peer: string | undefined, cluster: ClusterConfig | undefined, tls?: TlsIdentity): LabelBase {
+    const mtls = tls?.peer !== undefined ? tls : undefined;
+    if (peer === undefined && cluster === undefined && mtls === undefined) return (this.inboundDefault ??= this.metrics.base(this.inboundSet(undefined, undefined, undefined)));
+    const key = mtls === undefined ? `i|${cluster?.name ?? ''}|${peer ?? ''}` : `i|${cluster?.name ?? ''}|${peer ?? ''}|${mtls.peer}|${mtls.local}`;
     let b = this.byPeer.get(key);
     if (!b) {
-      b = this.metrics.base(this.inboundSet(peer === undefined ? undefined : decodePeer(peer), cluster));
+      b = this.metrics.base(this.inboundSet(peer === undefined ? undefined : decodePeer(peer), cluster, mtls));
       this.remember(key, b);
+    }
+    return b;
+  }
+
+  private outboundTls(cluster: ClusterConfig, ep: Endpoint | undefined, peer: string | undefined, tls: TlsIdentity): LabelBase {
+    const principals = `${tls.peer ?? ''}|${tls.local}`;
+    if (peer !== undefined || ep === undefined) {
+      const key = `o|${cluster.name}|${peer ?? ''}|${principals}`;
+      let b = this.byPeer.get(key);
+      if (!b) {
+        b = this.metrics.base(this.outboundSet(cluster, ep, peer === undefined ? undefined : decodePeer(peer), tls));
+        this.remember(key, b);
+      }
+      return b;
+    }
+    let m = this.byEndpointTls.get(ep);
+    if (!m) this.byEndpointTls.set(ep, (m = new Map()));
+    let b = m.get(principals);
+    if (!b) {
+      b = this.metrics.base(this.outboundSet(cluster, ep, undefined, tls));
+      if (m.size >= 100) m.clear();
+      m.set(principals, b);
     }
     return b;
   }
@@ -65,36 +98,39 @@ export class LabelCache {
     this.byPeer.set(key, b);
   }
 
-  private outboundSet(cluster: ClusterConfig | undefined, ep: Endpoint | undefined, peer: PeerIdentity | undefined): LabelSet {
+  private outboundSet(cluster: ClusterConfig | undefined, ep: Endpoint | undefined, peer: PeerIdentity | undefined, tls?: TlsIdentity): LabelSet {
     const svc = serviceOf(cluster);
     const w = peer ?? workloadOf(ep);
     const s = this.self;
     return {
       reporter: 'source',
-      source_workload: s.workload, source_workload_namespace: s.namespace, source_principal: s.principal || UNKNOWN,
+      source_workload: s.workload, source_workload_namespace: s.namespace,
+      // Over TLS the principals are the certificates' (ours as presented, the upstream's as
+      // verified); Istio still reports the policy as unknown on the client side.
+      source_principal: (tls === undefined ? s.principal : tls.local) || UNKNOWN,
       source_app: s.app, source_version: s.version,
       destination_workload: w?.workload || UNKNOWN, destination_workload_namespace: w?.namespace || svc.namespace,
-      destination_principal: w?.principal || UNKNOWN, destination_app: w?.app || UNKNOWN, destination_version: w?.version || UNKNOWN,
+      destination_principal: (tls === undefined ? w?.principal : tls.peer) || UNKNOWN, destination_app: w?.app || UNKNOWN, destination_version: w?.version || UNKNOWN,
       destination_service: svc.host, destination_service_name: svc.name, destination_service_namespace: svc.namespace,
       connection_security_policy: UNKNOWN,
     };
   }
 
-  private inboundSet(peer: PeerIdentity | undefined, cluster: ClusterConfig | undefined): LabelSet {
+  private inboundSet(peer: PeerIdentity | undefined, cluster: ClusterConfig | undefined, mtls: TlsIdentity | undefined): LabelSet {
     const s = this.self;
     const svc = inboundServiceOf(cluster, s);
     return {
       reporter: 'destination',
       source_workload: peer?.workload || UNKNOWN, source_workload_namespace: peer?.namespace || UNKNOWN,
       // The peer header is a claim, not a proof: only mTLS can establish a principal.
-      source_principal: UNKNOWN,
+      source_principal: mtls?.peer || UNKNOWN,
       source_app: peer?.app || UNKNOWN, source_version: peer?.version || UNKNOWN,
-      destination_workload: s.workload, destination_workload_namespace: s.namespace, destination_principal: s.principal || UNKNOWN,
+      destination_workload: s.workload, destination_workload_namespace: s.namespace, destination_principal: (mtls === undefined ? s.principal : mtls.local || s.principal) || UNKNOWN,
       destination_app: s.app, destination_version: s.version,
       destination_service: svc.host,
       destination_service_name: svc.name,
       destination_service_namespace: svc.namespace,
-      connection_security_policy: 'none',
+      connection_security_policy: mtls === undefined ? 'none' : 'mutual_tls',
     };
   }
 }
