@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { startTestApi, type TestApi } from '../apps/api/test/helpers.ts';
 import { eventually } from '../apps/api/test/xds-fixtures.ts';
-import { freePort, httpGet, startApp, startSidecar, type Sidecar } from './lib/sidecar.ts';
+import { freePort, httpGet, joinToken, startApp, startSidecar, type Sidecar } from './lib/sidecar.ts';
 
 // Mutual TLS between two real sidecars: a control plane compiling mTLS (TERN_MTLS / Config.mtls),
 // each `tern-proxy` with its own join token and workload certificate, STRICT PeerAuthentication in
@@ -17,12 +17,6 @@ const upstreamPort = await freePort();
 const reviewsInboundPort = await freePort();
 const admin = { productpage: await freePort(), reviews: await freePort() };
 const seen: string[] = [];
-
-async function joinToken(serviceAccount: string): Promise<string> {
-  const r = await api.rest('POST', '/api/v1/ca/join-tokens', { namespace: 'default', serviceAccount, maxUses: 1, ttlSeconds: 3600 });
-  assert.equal(r.status, 200, JSON.stringify(r.body));
-  return r.body.token as string;
-}
 
 before(async () => {
   api = await startTestApi({ xdsDebounceMs: 20, xdsDebounceMaxMs: 200, mtls: true }, undefined, { xds: true });
@@ -44,7 +38,7 @@ spec:
   mtls: { mode: STRICT }
 `,
   }));
-  const [reviewsToken, productpageToken] = [await joinToken('reviews'), await joinToken('productpage')];
+  const [reviewsToken, productpageToken] = [await joinToken(api, 'default', 'reviews'), await joinToken(api, 'default', 'productpage')];
   const [reviews, productpage] = await Promise.all([
     startSidecar({
       id: 'reviews-v1.default',

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { startTestApi, type TestApi } from '../apps/api/test/helpers.ts';
 import { eventually } from '../apps/api/test/xds-fixtures.ts';
-import { freePort, httpGet, startApp, startSidecar, type Sidecar } from './lib/sidecar.ts';
+import { freePort, httpGet, joinToken, startApp, startSidecar, type Sidecar } from './lib/sidecar.ts';
 
 // mTLS in telemetry end to end: a control plane compiling mTLS, reviews-v1's sidecar (PERMISSIVE,
 // its own certificate) in front of the app, productpage-v1's sidecar (its own certificate) calling
@@ -27,12 +27,6 @@ function get(port: number, keepAlive = true): Promise<number> {
     req.on('error', reject);
     req.end();
   });
-}
-
-async function joinToken(namespace: string, serviceAccount: string): Promise<string> {
-  const r = await api.rest('POST', '/api/v1/ca/join-tokens', { namespace, serviceAccount, maxUses: 1, ttlSeconds: 3600 });
-  assert.equal(r.status, 200, JSON.stringify(r.body));
-  return r.body.token as string;
 }
 
 before(async () => {
@@ -69,7 +63,7 @@ spec:
   trafficPolicy: { tls: { mode: DISABLE } }
 `,
   }));
-  const [reviewsToken, productpageToken] = [await joinToken('default', 'reviews'), await joinToken('default', 'productpage')];
+  const [reviewsToken, productpageToken] = [await joinToken(api, 'default', 'reviews'), await joinToken(api, 'default', 'productpage')];
   const common = { xdsAddress: api.xdsAddress!, args: ['--drain-seconds', '0'] };
   sidecars.push(...(await Promise.all([
     startSidecar({

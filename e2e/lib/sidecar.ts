@@ -125,3 +125,10 @@ export async function startSidecar(o: { id: string; metadata: JsonObject; xdsAdd
   }
   return { process: child, adminPort: o.adminPort, stderr: () => err, stop };
 }
+
+/** A single-use join token (1 h) for a workload identity, as an admin creates one through the API. */
+export async function joinToken(api: { rest(method: string, p: string, body?: unknown): Promise<{ status: number; body: any }> }, namespace: string, serviceAccount: string): Promise<string> {
+  const r = await api.rest('POST', '/api/v1/ca/join-tokens', { namespace, serviceAccount, maxUses: 1, ttlSeconds: 3600 });
+  if (r.status !== 200) throw new Error(`join token for ${namespace}/${serviceAccount}: ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body.token as string;
+}

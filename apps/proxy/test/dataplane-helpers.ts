@@ -77,13 +77,14 @@ export function cluster(name: string, ports: number[], opts: { h2?: boolean; con
 }
 
 let version = 0;
-export function snapshot(r: { listeners?: JsonObject[]; clusters?: JsonObject[]; routes?: JsonObject[] }, previous?: ProxySnapshot): ProxySnapshot {
+export function snapshot(r: { listeners?: JsonObject[]; clusters?: JsonObject[]; routes?: JsonObject[]; secrets?: JsonObject[] }, previous?: ProxySnapshot): ProxySnapshot {
   const v = String(++version);
   const set = (list: JsonObject[] = []) => new Map(list.map((j) => [String(j.name), { version: v, json: j }]));
   return buildSnapshot(new Map([
     [TYPE_URL.listener, set(r.listeners)],
     [TYPE_URL.cluster, set(r.clusters)],
     [TYPE_URL.route, set(r.routes)],
+    [TYPE_URL.secret, set(r.secrets)],
   ]), { version: v, ...(previous ? { previous } : {}) });
 }
 

@@ -10,14 +10,12 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { EXTENSION_TYPE_URL, TYPE_URL, type JsonObject } from '@tern/xds';
-import { buildSnapshot } from '../src/config/snapshot.ts';
 import { compileCluster } from '../src/config/compile-cluster.ts';
-import type { ProxySnapshot } from '../src/config/model.ts';
 import { renderStatsText } from '../src/dataplane/resilience/stats.ts';
 import { parseSubjectAltName, sanMatches } from '../src/dataplane/upstream-tls.ts';
 import { loadX509 } from '../src/identity/x509.ts';
 import { makeRoot, type TestRoot } from './identity-helpers.ts';
-import { eventually, httpListener, httpUpstream, request, routeTo, startProxy, tcpListener, type TestProxy } from './dataplane-helpers.ts';
+import { eventually, httpListener, httpUpstream, request, routeTo, snapshot, startProxy, tcpListener, type TestProxy } from './dataplane-helpers.ts';
 
 const x509 = await loadX509();
 const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
@@ -117,17 +115,6 @@ function autoMtlsCluster(name: string, endpoints: { port: number; tls: boolean }
   };
 }
 
-let version = 0;
-function snap(r: { listeners: JsonObject[]; clusters: JsonObject[]; routes?: JsonObject[]; secrets: JsonObject[] }, previous?: ProxySnapshot): ProxySnapshot {
-  const v = String(++version);
-  const set = (list: JsonObject[] = []) => new Map(list.map((j) => [String(j.name), { version: v, json: j }]));
-  return buildSnapshot(new Map([
-    [TYPE_URL.listener, set(r.listeners)],
-    [TYPE_URL.cluster, set(r.clusters)],
-    [TYPE_URL.route, set(r.routes)],
-    [TYPE_URL.secret, set(r.secrets)],
-  ]), { version: v, ...(previous ? { previous } : {}) });
-}
 
 interface TlsUpstream {
   port: number;
@@ -176,7 +163,7 @@ async function tlsUpstream(leaf: Leaf, o: { h2?: boolean; allowHTTP1?: boolean; 
 
 async function proxyTo(clusterJson: JsonObject, sec: JsonObject[] = secrets(clientLeaf)): Promise<{ p: TestProxy; port: number }> {
   const listener = httpListener({ name: 'out', routes: routeTo(String(clusterJson.name)) });
-  const p = await startProxy(snap({ listeners: [listener], clusters: [clusterJson], secrets: sec }), { accessLog: true });
+  const p = await startProxy(snapshot({ listeners: [listener], clusters: [clusterJson], secrets: sec }), { accessLog: true });
   return { p, port: p.port('out') };
 }
 
@@ -286,13 +273,13 @@ test('rotation of the default secret: new connections present the new certificat
   });
   const clusterJson = autoMtlsCluster('reviews', [{ port: up.port, tls: true }]);
   const listener = httpListener({ name: 'out', routes: routeTo('reviews') });
-  const p = await startProxy(snap({ listeners: [listener], clusters: [clusterJson], secrets: secrets(clientLeaf) }));
+  const p = await startProxy(snapshot({ listeners: [listener], clusters: [clusterJson], secrets: secrets(clientLeaf) }));
   const port = p.port('out');
   try {
     assert.equal((await request(port)).status, 200);
     assert.equal(up.connections, 1);
     const rotated = await issue(root, { uri: CLIENT_ID });
-    await p.set(snap({ listeners: [listener], clusters: [clusterJson], secrets: secrets(rotated) }, p.current));
+    await p.set(snapshot({ listeners: [listener], clusters: [clusterJson], secrets: secrets(rotated) }, p.current));
     // The idle (old-certificate) connection carries /slow; /fresh needs a new connection meanwhile.
     const slow = request(port, { path: '/slow' });
     await eventually(() => release !== undefined);
@@ -412,7 +399,7 @@ test('a TCP proxy to a TLS endpoint originates TLS', async () => {
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const upPort = (server.address() as AddressInfo).port;
-  const p = await startProxy(snap({ listeners: [tcpListener('tcp', 'db')], clusters: [autoMtlsCluster('db', [{ port: upPort, tls: true }])], secrets: secrets(clientLeaf) }));
+  const p = await startProxy(snapshot({ listeners: [tcpListener('tcp', 'db')], clusters: [autoMtlsCluster('db', [{ port: upPort, tls: true }])], secrets: secrets(clientLeaf) }));
   try {
     const got = await new Promise<string>((resolve, reject) => {
       const c = net.connect(p.port('tcp'), '127.0.0.1');
@@ -432,11 +419,11 @@ test('a missing SDS secret fails connections (503 UF) until it arrives', async (
   const up = await tlsUpstream(serverLeaf);
   const clusterJson = autoMtlsCluster('reviews', [{ port: up.port, tls: true }]);
   const listener = httpListener({ name: 'out', routes: routeTo('reviews') });
-  const p = await startProxy(snap({ listeners: [listener], clusters: [clusterJson], secrets: [] }));
+  const p = await startProxy(snapshot({ listeners: [listener], clusters: [clusterJson], secrets: [] }));
   try {
     assert.equal((await request(port(p))).status, 503);
     assert.equal(up.seen.length, 0);
-    await p.set(snap({ listeners: [listener], clusters: [clusterJson], secrets: secrets(clientLeaf) }, p.current));
+    await p.set(snapshot({ listeners: [listener], clusters: [clusterJson], secrets: secrets(clientLeaf) }, p.current));
     assert.equal((await request(port(p))).status, 200);
   } finally {
     await p.close();

@@ -579,7 +579,7 @@ export class Exchange implements UpstreamUser, IdleStream {
     const req = http.request({
       agent: this.down === Down.Raw ? false : pool.agent,
       ...(rawTls ? { createConnection: () => rawTls } : {}),
-      ...endpointOption(ep),
+      ...endpointOption(this.cluster!, ep),
       ...(ep.isPipe ? { socketPath: ep.address } : { host: ep.address, port: ep.port }),
       method: this.method,
       path: this.path,

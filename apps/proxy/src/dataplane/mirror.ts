@@ -105,7 +105,7 @@ export function startMirrors(
       } else {
         const req = http.request({
           agent: pool.agent,
-          ...endpointOption(ep),
+          ...endpointOption(cluster, ep),
           ...(ep.isPipe ? { socketPath: ep.address } : { host: ep.address, port: ep.port }),
           method,
           path,

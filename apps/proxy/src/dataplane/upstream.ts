@@ -120,7 +120,7 @@ export class ClusterPool {
    */
   connectTls(ep: Endpoint, protocol: 'http1' | 'http2' | 'tcp', extra?: { allowHalfOpen?: boolean }): net.Socket | undefined {
     const cluster = this.cluster;
-    if (cluster.upstreamTls === undefined && cluster.transportSocketMatches.length === 0) return undefined;
+    if (!usesTls(cluster)) return undefined;
     const t = endpointTls(cluster, ep);
     if (!t || !this.makeTlsConnector) return undefined;
     this.tlsConnector ??= this.makeTlsConnector();
@@ -253,9 +253,17 @@ const kServed = Symbol('tern.served');
 /** An http.request option naming the Endpoint: the agent's createConnection picks its transport socket. */
 const kEndpoint = Symbol('tern.endpoint');
 
-/** Spread into http.request options on the cluster's agent (Node passes it on to createConnection). */
-export function endpointOption(ep: Endpoint): Record<never, never> {
-  return { [kEndpoint]: ep };
+/**
+ * Spread into http.request options on the cluster's agent (Node passes it on to createConnection,
+ * which picks TLS by endpoint); nothing — no object per request — for a cluster without TLS.
+ */
+export function endpointOption(cluster: ClusterConfig, ep: Endpoint): Record<never, never> | undefined {
+  return usesTls(cluster) ? { [kEndpoint]: ep } : undefined;
+}
+
+/** Whether any endpoint of the cluster may need TLS (a transport socket or socket matches). */
+function usesTls(cluster: ClusterConfig): boolean {
+  return cluster.upstreamTls !== undefined || cluster.transportSocketMatches.length > 0;
 }
 type CountedSocket = net.Socket & { [kServed]?: number };
 
