@@ -102,11 +102,19 @@ after(async () => {
 /** Requests until one succeeds end to end (config converged on both sidecars); returns how many succeeded (all reached reviews' sidecar). */
 async function warmUp(): Promise<number> {
   let ok = 0;
+  let last = '';
   await eventually(async () => {
-    const r = await get(upstreamPort, '/warm', false).catch(() => ({ status: 0, body: '' }));
+    const r = await get(upstreamPort, '/warm', false).catch((err: Error) => ({ status: 0, body: err.message }));
     if (r.status === 200 && r.body === 'ok') ok++;
+    else last = `${r.status} ${r.body.slice(0, 200)}`;
     return ok > 0;
-  }, 20_000, 'productpage -> reviews through both sidecars');
+  }, 20_000, 'productpage -> reviews through both sidecars').catch(async (err: Error) => {
+    // Say why: the last answer, and what each sidecar's listeners and clusters look like.
+    const state = await Promise.all(
+      (['productpage', 'reviews'] as const).map(async (n) => `${n}: ${await fetch(`http://127.0.0.1:${admin[n]}/clusters`).then((r) => r.text(), (e: Error) => e.message).then((t) => t.slice(0, 600))}`),
+    );
+    throw new Error(`${err.message}; last answer: ${last}\n${state.join('\n')}`);
+  });
   return ok;
 }
 
