@@ -45,6 +45,16 @@ describe('compile: scoping', () => {
   it('UPSTREAMS and EGRESS_HOSTS widen the scope', () => {
     const up = prepared.compileFor(proxy({ NAMESPACE: 'c', UPSTREAMS: [{ host: 'backend.b.svc.cluster.local', port: 9090, localPort: 19090 }] }));
     assert.deepEqual(clusterHosts(up), ['backend.b.svc.cluster.local', 'other.c.svc.cluster.local']);
+    // Written as an app would look it up in DNS (the pod's search path), the same service; a name
+    // that is no service keeps its own host (its listener answers 503 until one appears).
+    const routeCluster = (r: { routes: ReadonlyMap<string, unknown> }) => JSON.stringify(r.routes.get('127.0.0.1_19090')).match(/outbound\|9090\|\|[^"]+/)?.[0];
+    for (const host of ['backend.b', 'backend.b.svc', 'Backend.B.svc.cluster.local']) {
+      const r = prepared.compileFor(proxy({ NAMESPACE: 'c', UPSTREAMS: [{ host, port: 9090, localPort: 19090 }] }));
+      assert.deepEqual(clusterHosts(r), ['backend.b.svc.cluster.local', 'other.c.svc.cluster.local'], host);
+      assert.equal(routeCluster(r), 'outbound|9090||backend.b.svc.cluster.local', host);
+    }
+    const unknown = prepared.compileFor(proxy({ NAMESPACE: 'c', UPSTREAMS: [{ host: 'nothing.b', port: 9090, localPort: 19090 }] }));
+    assert.equal(routeCluster(unknown), 'outbound|9090||nothing.b');
     const eg = prepared.compileFor(proxy({ NAMESPACE: 'c', EGRESS_HOSTS: ['b/*'] }));
     assert.deepEqual(clusterHosts(eg), ['backend.b.svc.cluster.local', 'mirror.b.svc.cluster.local', 'public.example.com', 'target.b.svc.cluster.local']);
     const one = prepared.compileFor(proxy({ NAMESPACE: 'c', EGRESS_HOSTS: '*/public.example.com' }));

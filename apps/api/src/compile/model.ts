@@ -202,6 +202,19 @@ export class MeshModel {
     return resolveHost(host.trim(), namespace, this.domainSuffix);
   }
 
+  /**
+   * An UPSTREAMS host is a name the app would look up in DNS, not an Istio host: `reviews.default`
+   * or `reviews.default.svc` reach `reviews.default.svc.cluster.local` the way a pod's search path
+   * (`<ns>.svc.<suffix> svc.<suffix> <suffix>`) does. The first candidate naming a known service
+   * wins; none: Istio's rule (resolve).
+   */
+  resolveUpstream(host: string, namespace: string): string {
+    const h = host.trim().toLowerCase();
+    if (!h.includes('.') || h.includes('*')) return this.resolve(h, namespace);
+    const candidates = [h, `${h}.${namespace}.svc.${this.domainSuffix}`, `${h}.svc.${this.domainSuffix}`, `${h}.${this.domainSuffix}`];
+    return candidates.find((c) => this.serviceFor(c, namespace)) ?? h;
+  }
+
   private fromRegistry(svc: ServiceRow, nsWorkloads: readonly WorkloadRow[]): ServiceModel[] {
     const ports = sortPorts(
       arr(svc.ports).map((p) => ({

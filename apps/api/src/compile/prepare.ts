@@ -214,7 +214,7 @@ class Prepared implements PreparedMesh {
     const ns = proxy.namespace;
     if (proxy.kind === 'proxyless') return this.scopes.get(`proxyless|${ns}`, () => this.firstPerHost(this.model.services.filter((s) => scopeIncludes(s.scope, ns)), ns));
     const egress = proxy.egressHosts ?? ['./*'];
-    const upstreamHosts = proxy.upstreams.map((u) => this.model.resolve(u.host, ns)).sort();
+    const upstreamHosts = proxy.upstreams.map((u) => this.model.resolveUpstream(u.host, ns)).sort();
     return this.scopes.get(JSON.stringify(['sidecar', ns, egress, upstreamHosts]), () => {
       const chosen = new Set<ServiceModel>();
       for (const s of this.model.services) {
@@ -388,7 +388,7 @@ class Prepared implements PreparedMesh {
       listeners.set(name, this.listeners.get(`fwd|${name}`, () => listener(name, '127.0.0.1', proxy.outboundPort, [{ filters: [hcmFilter(hcm(FORWARD_PROXY_ROUTE, { rds: FORWARD_PROXY_ROUTE }, 'outbound'))] }], 'OUTBOUND')));
     }
     for (const u of proxy.upstreams) {
-      const host = this.model.resolve(u.host, view.namespace);
+      const host = this.model.resolveUpstream(u.host, view.namespace);
       const svc = this.model.serviceFor(host, view.namespace);
       const port = svc?.ports.find((p) => p.number === u.port);
       const name = `127.0.0.1_${u.localPort}`;
