@@ -1,143 +1,56 @@
 // `npm run bench:proxy`: the sidecar on the request path, against a direct connection and nginx,
 // in the same run. The upstream app and the proxy share CPU 0; the load generator runs on CPU 1
 // (taskset), so CPU per request is the honest cost a sidecar adds to a pod. See docs/benchmarks.md.
+// `pair` and `pair-mtls` put two sidecars on the path (client sidecar -> server sidecar -> app,
+// plaintext or mutual TLS between them; bench/lib/sidecar-pair.ts), and a fixed-rate section
+// measures every target at BENCH_RATE req/s, open loop (bench/proxy/rate-load.mjs).
 //
 // Needs wrk, nginx and h2load (Debian: apt-get install -y wrk nginx-light nghttp2-client).
 // Environment (optional):
 //   BENCH_SECONDS       duration of each timed run (default 10; plus 2 s warm-up)
 //   BENCH_CONNECTIONS   HTTP/1.1 connection counts (default 50,4)
-//   BENCH_TARGETS       direct,nginx,tern (default all)
+//   BENCH_TARGETS       direct,nginx,tern,pair,pair-mtls (default all); pair targets: HTTP/1.1 only
 //   BENCH_PROTOCOLS     h1,h2c,grpc (default all)
+//   BENCH_RATE          requests/s of the fixed-rate HTTP/1.1 section (default 1000; 0 = skip it);
+//                       it runs when h1 is among the protocols
+//   BENCH_RATE_CONNECTIONS  keep-alive connections of the fixed-rate generator (default 16)
 //   TERN_PROXY_CMD      command that starts the Tern proxy with a bootstrap file appended
 //                       (default: the bundled proxy, built with esbuild at the start of the run)
-//   BENCH_JSON          also write the results as JSON to this file
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+//   BENCH_JSON          also write the results as JSON to this file ({closedLoop, fixedRate})
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cpuSeconds, freePort, onCpu0, rssMb, runOnCpu1, stop, waitForPort } from './lib/proc.ts';
+import { clientTlsStats, createPairPki, HOST, serverConnections, serverRequestsBySecurity, startPair, stopPair, verifyPair, type PairPki, type RunningPair, type TlsStats } from './lib/sidecar-pair.ts';
 import { table } from './lib/stats.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const connections = (process.env.BENCH_CONNECTIONS ?? '50,4').split(',').map(Number);
-const targets = (process.env.BENCH_TARGETS ?? 'direct,nginx,tern').split(',');
+const targets = (process.env.BENCH_TARGETS ?? 'direct,nginx,tern,pair,pair-mtls').split(',');
 const protocols = (process.env.BENCH_PROTOCOLS ?? 'h1,h2c,grpc').split(',');
-const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+const rate = Number(process.env.BENCH_RATE ?? 1000);
+const rateConnections = Number(process.env.BENCH_RATE_CONNECTIONS ?? 16);
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'tern-bench-proxy-'));
+const isPair = (t: string) => t === 'pair' || t === 'pair-mtls';
 
-for (const tool of ['wrk', 'nginx', 'h2load', 'taskset']) {
+for (const t of targets) {
+  if (!['direct', 'nginx', 'tern', 'pair', 'pair-mtls'].includes(t)) {
+    console.error(`BENCH_TARGETS: unknown target "${t}" (direct, nginx, tern, pair, pair-mtls)`);
+    process.exit(2);
+  }
+}
+const tools = ['wrk', 'taskset', ...(targets.includes('nginx') ? ['nginx'] : []), ...(protocols.includes('h2c') ? ['h2load'] : [])];
+for (const tool of tools) {
   try {
     execFileSync('sh', ['-c', `command -v ${tool}`]);
   } catch {
     console.error(`bench:proxy needs ${tool}: apt-get install -y wrk nginx-light nghttp2-client util-linux`);
     process.exit(2);
   }
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
-
-async function waitForPort(port: number, child: ChildProcess, what: string): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`${what} exited with ${child.exitCode}`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.on('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`${what} did not listen on ${port}`);
-}
-
-function onCpu0(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): ChildProcess {
-  const child = spawn('taskset', ['-c', '0', cmd, ...args], { cwd: opts.cwd ?? root, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  child.stderr!.on('data', (d) => (err = (err + d).slice(-2000)));
-  child.on('exit', (code) => {
-    if (code && code !== 143 && !stopping.has(child)) console.error(`${cmd} exited ${code}: ${err}`);
-  });
-  return child;
-}
-
-const stopping = new Set<ChildProcess>();
-async function stop(child: ChildProcess | undefined): Promise<void> {
-  if (!child || child.exitCode !== null) return;
-  stopping.add(child);
-  child.kill('SIGTERM');
-  await new Promise((r) => {
-    const t = setTimeout(() => {
-      child.kill('SIGKILL');
-      r(undefined);
-    }, 8000);
-    child.once('exit', () => {
-      clearTimeout(t);
-      r(undefined);
-    });
-  });
-}
-
-/** Process tree CPU (user+system) in seconds, from /proc. */
-function cpuSeconds(pid: number): number {
-  let total = 0;
-  for (const p of [pid, ...children(pid)]) {
-    try {
-      const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      total += (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
-    } catch {
-      /* exited */
-    }
-  }
-  return total;
-}
-
-function children(pid: number): number[] {
-  try {
-    const out = execFileSync('pgrep', ['-P', String(pid)]).toString().trim();
-    const direct = out ? out.split('\n').map(Number) : [];
-    return direct.flatMap((c) => [c, ...children(c)]);
-  } catch {
-    return [];
-  }
-}
-
-function rssMb(pid: number): number {
-  let kb = 0;
-  for (const p of [pid, ...children(pid)]) {
-    try {
-      const m = /VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${p}/status`, 'utf8'));
-      kb += Number(m?.[1] ?? 0);
-    } catch {
-      /* exited */
-    }
-  }
-  return kb / 1024;
-}
-
-function runOnCpu1(cmd: string, args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('taskset', ['-c', '1', cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd: root });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (out += d));
-    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(' ')} failed (${code}): ${out}`))));
-  });
 }
 
 function parseWrkMs(v: string, unit: string): number {
@@ -152,8 +65,8 @@ interface LoadResult {
   errors: number;
 }
 
-async function wrk(port: number, conns: number, secs: number): Promise<LoadResult> {
-  const out = await runOnCpu1('wrk', ['-t1', `-c${conns}`, `-d${secs}s`, '--latency', `http://127.0.0.1:${port}/`]);
+async function wrk(port: number, conns: number, secs: number, host?: string): Promise<LoadResult> {
+  const out = await runOnCpu1('wrk', ['-t1', `-c${conns}`, `-d${secs}s`, '--latency', ...(host ? ['-H', `Host: ${host}`] : []), `http://127.0.0.1:${port}/`]);
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
   const lat = (p: string) => {
     const m = new RegExp(`\\s${p}%\\s+([\\d.]+)(us|ms|s)`).exec(out);
@@ -279,14 +192,73 @@ interface Row {
   p50: number;
   p99: number;
   errors: number;
+  /** Both sidecars together for the pair targets. */
   cpuPerReqUs: number;
   upstreamCpuPerReqUs: number;
   costRatio: number;
   rssMb: number;
+  /** Pair targets: [client sidecar, server sidecar]. */
+  rssParts?: number[];
+  /** pair-mtls: the client cluster's ssl.* counters over the timed run. */
+  tls?: TlsStats;
 }
 
+/** One target set up in front of the upstream: where to send load and which processes are the proxies. */
+interface Started {
+  port: number;
+  /** The proxies on the path ([] for direct; client then server sidecar for the pairs). */
+  procs: ChildProcess[];
+  pair?: RunningPair;
+  /** Host header for the load (the pair routes by it, as a sidecar does). */
+  host?: string;
+}
+
+let pki: PairPki | undefined;
+
+async function startTarget(target: string, protocol: string, upstreamPort: number): Promise<Started> {
+  if (target === 'direct') return { port: upstreamPort, procs: [] };
+  if (target === 'nginx') {
+    const port = await freePort();
+    const proxy = onCpu0('nginx', ['-c', nginxConf(port, upstreamPort, protocol)]);
+    await waitForPort(port, proxy, 'nginx');
+    return { port, procs: [proxy] };
+  }
+  if (target === 'tern') {
+    const port = await freePort();
+    const bootstrap = ternBootstrap(port, await freePort(), upstreamPort, protocol);
+    const proxy = onCpu0(ternCmd[0]!, [...ternCmd.slice(1), bootstrap], { env: { TERN_LOG_LEVEL: 'warn' } });
+    await waitForPort(port, proxy, 'tern proxy');
+    return { port, procs: [proxy] };
+  }
+  const mtls = target === 'pair-mtls';
+  if (mtls) pki ??= await createPairPki();
+  const pair = await startPair({ work, ternCmd, appPort: upstreamPort, mtls, ...(pki ? { pki } : {}) });
+  try {
+    // Before any figure: an "mTLS" row that is really plaintext (or a pair that does not forward) would be a lie.
+    const check = await verifyPair(pair);
+    console.error(`${target}: checked — client TLS ${JSON.stringify(check.clientTls)}, server requests by security ${JSON.stringify(Object.fromEntries(check.serverBySecurity))}, principals seen: source ${check.sourcePrincipals.join()} destination ${check.destinationPrincipals.join()}`);
+  } catch (err) {
+    await stopPair(pair);
+    throw err;
+  }
+  return { port: pair.port, procs: [pair.client, pair.server], pair, host: HOST };
+}
+
+async function stopTarget(s: Started): Promise<void> {
+  if (s.pair) await stopPair(s.pair);
+  else for (const p of s.procs) await stop(p);
+}
+
+const minus = (a: TlsStats, b: TlsStats): TlsStats => ({
+  handshake: a.handshake - b.handshake,
+  session_reused: a.session_reused - b.session_reused,
+  connection_error: a.connection_error - b.connection_error,
+  fail_verify_error: a.fail_verify_error - b.fail_verify_error,
+  fail_verify_san: a.fail_verify_san - b.fail_verify_san,
+});
+
 const results: Row[] = [];
-const ternCmd = targets.includes('tern') ? ternCommand() : [];
+const ternCmd = targets.some((t) => t === 'tern' || isPair(t)) ? ternCommand() : [];
 
 for (const protocol of protocols) {
   const upstreamPort = await freePort();
@@ -296,30 +268,25 @@ for (const protocol of protocols) {
     for (const target of targets) {
       // nginx speaks HTTP/2 to upstreams only for gRPC (grpc_pass): no like-for-like h2c row.
       if (target === 'nginx' && protocol === 'h2c') continue;
-      let proxy: ChildProcess | undefined;
-      let port = upstreamPort;
-      if (target === 'nginx') {
-        port = await freePort();
-        proxy = onCpu0('nginx', ['-c', nginxConf(port, upstreamPort, protocol)]);
-        await waitForPort(port, proxy, 'nginx');
-      } else if (target === 'tern') {
-        port = await freePort();
-        const bootstrap = ternBootstrap(port, await freePort(), upstreamPort, protocol);
-        proxy = onCpu0(ternCmd[0]!, [...ternCmd.slice(1), bootstrap], { env: { TERN_LOG_LEVEL: 'warn' } });
-        await waitForPort(port, proxy, 'tern proxy');
-      }
+      // The pair is an HTTP/1.1 service between two sidecars (as the compiler emits it without h2 upgrade).
+      if (isPair(target) && protocol !== 'h1') continue;
+      const started = await startTarget(target, protocol, upstreamPort);
+      const { port, procs } = started;
       const conns = protocol === 'h1' ? connections : [protocol === 'grpc' ? 50 : 4];
       for (const c of conns) {
-        const load = protocol === 'h1' ? wrk : protocol === 'h2c' ? h2load : grpcLoad;
+        const load = protocol === 'h1' ? (p: number, n: number, secs: number) => wrk(p, n, secs, started.host) : protocol === 'h2c' ? h2load : grpcLoad;
         await load(port, c, 2); // warm-up: JIT, pools
+        const tls0 = started.pair?.mtls ? await clientTlsStats(started.pair) : undefined;
         const up0 = cpuSeconds(upstream.pid!);
-        const px0 = proxy ? cpuSeconds(proxy.pid!) : 0;
+        const px0 = procs.reduce((a, p) => a + cpuSeconds(p.pid!), 0);
         const r = await load(port, c, seconds);
         const upCpu = cpuSeconds(upstream.pid!) - up0;
-        const pxCpu = proxy ? cpuSeconds(proxy.pid!) - px0 : 0;
+        const pxCpu = procs.reduce((a, p) => a + cpuSeconds(p.pid!), 0) - px0;
+        const tls = tls0 ? minus(await clientTlsStats(started.pair!), tls0) : undefined;
         const requests = r.rps * seconds;
         const upPer = (upCpu / requests) * 1e6;
         const pxPer = (pxCpu / requests) * 1e6;
+        const rss = procs.map((p) => rssMb(p.pid!));
         results.push({
           protocol,
           target,
@@ -330,12 +297,109 @@ for (const protocol of protocols) {
           errors: r.errors,
           cpuPerReqUs: pxPer,
           upstreamCpuPerReqUs: upPer,
-          costRatio: proxy ? pxPer / upPer : NaN,
-          rssMb: proxy ? rssMb(proxy.pid!) : NaN,
+          costRatio: procs.length ? pxPer / upPer : NaN,
+          rssMb: procs.length ? rss.reduce((a, b) => a + b, 0) : NaN,
+          ...(started.pair ? { rssParts: rss } : {}),
+          ...(tls ? { tls } : {}),
         });
-        console.error(`${protocol} ${target} c=${c}: ${r.rps.toFixed(0)} req/s`);
+        console.error(`${protocol} ${target} c=${c}: ${r.rps.toFixed(0)} req/s${tls ? `, TLS handshakes ${tls.handshake} (resumed ${tls.session_reused})` : ''}`);
       }
-      await stop(proxy);
+      await stopTarget(started);
+    }
+  } finally {
+    await stop(upstream);
+  }
+}
+
+// Fixed rate, open loop: latency at a load far below saturation, where a sidecar's cost shows as
+// added latency rather than lost throughput (issue 6's target: the mTLS pair adds <= 0.5 ms p50 and
+// <= 1.5 ms p99 over direct at 1,000 req/s). Fresh processes per target, 2 s warm-up at the rate.
+
+interface RateRow {
+  target: string;
+  rate: number;
+  /** Requests due in the timed phase, and answered 2xx. */
+  due: number;
+  requests: number;
+  errors: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  p999: number;
+  max: number;
+  /** How late the generator itself issued requests (p99, ms): large values mean the generator, not the target, was behind. */
+  lateP99: number;
+  proxyCpuPerReqUs: number;
+  /** Pair targets: the client and the server sidecar separately. */
+  proxyCpuPartsUs?: number[];
+  upstreamCpuPerReqUs: number;
+  rssMb: number;
+  /** Pair targets: the client's cluster ssl.* counters over the timed phase, and since the sidecar started. */
+  tlsTimed?: TlsStats;
+  tlsTotal?: TlsStats;
+  /** Requests the server sidecar received, by connection_security_policy (whole run). */
+  serverBySecurity?: Record<string, number>;
+  /** Connections the server sidecar holds from the client sidecar at the end. */
+  serverConnections?: number;
+}
+
+const rateResults: RateRow[] = [];
+
+if (rate > 0 && protocols.includes('h1')) {
+  const upstreamPort = await freePort();
+  const upstream = onCpu0(process.execPath, [path.join(here, 'proxy/upstream.mjs'), String(upstreamPort), 'h1']);
+  await waitForPort(upstreamPort, upstream, 'upstream');
+  try {
+    for (const target of targets) {
+      const started = await startTarget(target, 'h1', upstreamPort);
+      try {
+        const { procs, pair } = started;
+        const sample = () => ({ up: cpuSeconds(upstream.pid!), procs: procs.map((p) => cpuSeconds(p.pid!)) });
+        let atWarm: ReturnType<typeof sample> | undefined;
+        let tlsAtWarm: Promise<TlsStats> | undefined;
+        const args = [path.join(here, 'proxy/rate-load.mjs'), String(started.port), String(rate), '2', String(seconds), String(rateConnections), started.host ?? '127.0.0.1'];
+        const out = await runOnCpu1(process.execPath, args, (line) => {
+          if (line !== 'WARM') return;
+          atWarm = sample();
+          if (pair?.mtls) tlsAtWarm = clientTlsStats(pair);
+        });
+        const atEnd = sample();
+        if (!atWarm) throw new Error(`rate-load did not report the end of its warm-up: ${out}`);
+        const r = JSON.parse(out.trim().split('\n').pop()!) as { due: number; requests: number; errors: number; firstError: string; p50: number; p90: number; p99: number; p999: number; max: number; lateP99: number };
+        if (r.errors > 0) console.error(`fixed rate ${target}: ${r.errors} failed or unanswered requests (first: ${r.firstError})`);
+        const per = (cpu: number) => (cpu / r.due) * 1e6;
+        const parts = procs.map((_, i) => per(atEnd.procs[i]! - atWarm!.procs[i]!));
+        const row: RateRow = {
+          target,
+          rate,
+          due: r.due,
+          requests: r.requests,
+          errors: r.errors,
+          p50: r.p50,
+          p90: r.p90,
+          p99: r.p99,
+          p999: r.p999,
+          max: r.max,
+          lateP99: r.lateP99,
+          proxyCpuPerReqUs: procs.length ? parts.reduce((a, b) => a + b, 0) : NaN,
+          ...(pair ? { proxyCpuPartsUs: parts } : {}),
+          upstreamCpuPerReqUs: per(atEnd.up - atWarm.up),
+          rssMb: procs.length ? procs.reduce((a, p) => a + rssMb(p.pid!), 0) : NaN,
+        };
+        if (pair) {
+          if (pair.mtls) {
+            const total = await clientTlsStats(pair);
+            row.tlsTotal = total;
+            row.tlsTimed = minus(total, await tlsAtWarm!);
+          }
+          row.serverBySecurity = Object.fromEntries(await serverRequestsBySecurity(pair));
+          row.serverConnections = serverConnections(pair);
+        }
+        rateResults.push(row);
+        console.error(`fixed rate ${target}: p50 ${r.p50.toFixed(3)} ms, p99 ${r.p99.toFixed(3)} ms`);
+      } finally {
+        await stopTarget(started);
+      }
     }
   } finally {
     await stop(upstream);
@@ -345,6 +409,7 @@ for (const protocol of protocols) {
 const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '-');
 const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '-');
 const f3 = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : '-');
+const plus = (x: number) => (Number.isFinite(x) ? `${x < 0 ? '' : '+'}${x.toFixed(3)}` : '-');
 for (const protocol of protocols) {
   const rows = results.filter((r) => r.protocol === protocol);
   const conns = [...new Set(rows.map((r) => r.connections))];
@@ -361,16 +426,81 @@ for (const protocol of protocols) {
         f3(r.p50),
         f3(r.p99),
         direct && r.target !== 'direct' ? `+${f3(r.p50 - direct.p50)}` : '',
-        nginx && r.target !== 'nginx' && r.target !== 'direct' ? `${(r.rps / nginx.rps).toFixed(2)}x` : '',
+        // Two sidecars against one nginx is no like-for-like throughput comparison.
+        nginx && r.target !== 'nginx' && r.target !== 'direct' && !isPair(r.target) ? `${(r.rps / nginx.rps).toFixed(2)}x` : '',
         r.target === 'direct' ? '' : f1(r.cpuPerReqUs),
         f1(r.upstreamCpuPerReqUs),
         f2(r.costRatio),
-        r.target === 'direct' ? '' : f1(r.rssMb),
+        r.target === 'direct' ? '' : r.rssParts ? r.rssParts.map(f1).join('+') : f1(r.rssMb),
         String(r.errors),
       ]);
     }
   }
   console.log(table(['target', 'conns', 'req/s', 'p50 ms', 'p99 ms', 'added p50', 'vs nginx', 'proxy CPU us/req', 'upstream CPU us/req', 'cost ratio', 'RSS MB', 'errors'], out));
+  if (rows.some((r) => isPair(r.target))) console.log('\n(pair rows: two sidecars on the path; proxy CPU and RSS are client + server sidecar)');
 }
-if (process.env.BENCH_JSON) fs.writeFileSync(process.env.BENCH_JSON, JSON.stringify(results, null, 2));
+
+if (rateResults.length > 0) {
+  console.log(`\n## HTTP/1.1 at a fixed ${rate} req/s (open loop, ${rateConnections} keep-alive connections; latency from each request's scheduled send time)\n`);
+  const direct = rateResults.find((r) => r.target === 'direct');
+  console.log(
+    table(
+      ['target', 'requests', 'p50 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'added p50', 'added p99', 'proxy CPU us/req', 'client+server us/req', 'upstream CPU us/req', 'RSS MB', 'errors', 'generator late p99 ms'],
+      rateResults.map((r) => [
+        r.target,
+        String(r.requests),
+        f3(r.p50),
+        f3(r.p99),
+        f3(r.p999),
+        f3(r.max),
+        direct && r.target !== 'direct' ? plus(r.p50 - direct.p50) : '',
+        direct && r.target !== 'direct' ? plus(r.p99 - direct.p99) : '',
+        r.target === 'direct' ? '' : f1(r.proxyCpuPerReqUs),
+        r.proxyCpuPartsUs ? r.proxyCpuPartsUs.map(f1).join('+') : '',
+        f1(r.upstreamCpuPerReqUs),
+        r.target === 'direct' ? '' : f1(r.rssMb),
+        String(r.errors),
+        f3(r.lateP99),
+      ]),
+    ),
+  );
+  const plain = rateResults.find((r) => r.target === 'pair');
+  const mtls = rateResults.find((r) => r.target === 'pair-mtls');
+  const tlsRows = rateResults.filter((r) => r.tlsTotal);
+  if (tlsRows.length > 0) {
+    console.log('\nTLS between the sidecars (client cluster `ssl.*` from the client\'s /stats; server: its istio_requests_total by connection_security_policy, and the connections it holds at the end):\n');
+    console.log(
+      table(
+        ['target', 'requests (timed)', 'handshakes (timed)', 'resumed (timed)', 'handshakes (whole run)', 'resumed (whole run)', 'handshakes per 1k requests', 'TLS failures', 'server mutual_tls requests', 'server plaintext requests', 'server conns at end'],
+        tlsRows.map((r) => [
+          r.target,
+          String(r.requests),
+          String(r.tlsTimed!.handshake),
+          String(r.tlsTimed!.session_reused),
+          String(r.tlsTotal!.handshake),
+          String(r.tlsTotal!.session_reused),
+          f3((1000 * r.tlsTimed!.handshake) / Math.max(1, r.requests)),
+          String(r.tlsTotal!.connection_error + r.tlsTotal!.fail_verify_error + r.tlsTotal!.fail_verify_san),
+          String(r.serverBySecurity?.mutual_tls ?? 0),
+          String(r.serverBySecurity?.none ?? 0),
+          String(r.serverConnections ?? '-'),
+        ]),
+      ),
+    );
+  }
+  if (direct && mtls) {
+    const addP50 = mtls.p50 - direct.p50;
+    const addP99 = mtls.p99 - direct.p99;
+    const verdict = (x: number, limit: number) => (x <= limit ? 'met' : 'missed');
+    console.log(`\npair-mtls over direct at ${rate} req/s: p50 ${plus(addP50)} ms (target <= 0.5: ${verdict(addP50, 0.5)}), p99 ${plus(addP99)} ms (target <= 1.5: ${verdict(addP99, 1.5)})`);
+    if (plain) {
+      console.log(
+        `mTLS cost ratio (proxy CPU per request, pair-mtls / pair): ${f2(mtls.proxyCpuPerReqUs / plain.proxyCpuPerReqUs)}x ` +
+          `(${f1(plain.proxyCpuPerReqUs)} -> ${f1(mtls.proxyCpuPerReqUs)} us; client ${f1(plain.proxyCpuPartsUs?.[0] ?? NaN)} -> ${f1(mtls.proxyCpuPartsUs?.[0] ?? NaN)}, server ${f1(plain.proxyCpuPartsUs?.[1] ?? NaN)} -> ${f1(mtls.proxyCpuPartsUs?.[1] ?? NaN)}); ` +
+          `mTLS adds p50 ${plus(mtls.p50 - plain.p50)} ms, p99 ${plus(mtls.p99 - plain.p99)} ms over the plaintext pair`,
+      );
+    }
+  }
+}
+if (process.env.BENCH_JSON) fs.writeFileSync(process.env.BENCH_JSON, JSON.stringify({ closedLoop: results, fixedRate: rateResults }, null, 2));
 fs.rmSync(work, { recursive: true, force: true });
