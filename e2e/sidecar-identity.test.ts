@@ -100,6 +100,16 @@ test('a sidecar obtains its workload certificate with a single-use join token, s
   const renewed = (await api.rest('GET', '/api/v1/ca/certificates?namespace=default&serviceAccount=productpage')).body.certificates as { serial: string; credential: string }[];
   assert.equal(renewed.find((i) => normSerial(i.serial) === normSerial(c.identity.serial_number))?.credential.replace(/^svid:[0-9a-f]+ /, 'svid:… '), `svid:… via join-token:${created.body.info.id}`);
   assert.equal(c.identity.consecutive_failures, 0);
+  // Certificate expiry per proxy: the proxy list shows the newest certificate issued to this node id.
+  let shown: any;
+  await eventually(async () => {
+    shown = (await api.rest('GET', `/api/v1/proxies/${encodeURIComponent('productpage-v1.default')}`)).body;
+    return normSerial(shown.certificate?.serial ?? '') === normSerial(c.identity.serial_number);
+  }, 10_000, 'the proxy shows its current certificate');
+  assert.equal(shown.certificate.spiffeId, 'spiffe://cluster.local/ns/default/sa/productpage');
+  assert.equal(new Date(shown.certificate.notAfter).getTime(), new Date(c.identity.expiration_time).getTime());
+  const listed = (await api.rest('GET', '/api/v1/proxies?namespace=default')).body.proxies as { id: string; certificate: { serial: string } | null }[];
+  assert.equal(normSerial(listed.find((p) => p.id === 'productpage-v1.default')?.certificate?.serial ?? ''), normSerial(shown.certificate.serial));
   const afterRotation = await viaProxy();
   assert.equal(afterRotation.status, 200);
   assert.equal(afterRotation.socket, before.socket, 'the same connection');

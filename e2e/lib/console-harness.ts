@@ -1,6 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import assert from 'node:assert/strict';
@@ -9,6 +8,7 @@ import { startTestApi, ADMIN_PASSWORD, type TestApi } from '../../apps/api/test/
 import { SotwClient, TYPE_URL, decode, node, eventually } from '../../apps/api/test/xds-fixtures.ts';
 import { writeRows } from '../../apps/api/src/telemetry/store.ts';
 import { BUCKETS, type RollupRow } from '../../apps/api/src/telemetry/rows.ts';
+import { freePort } from './sidecar.ts';
 
 // The console's browser tests: a real control plane (fresh PGlite database, ADS server), the
 // production build of the console (`next start`) pointed at it, and Debian's Chromium.
@@ -44,17 +44,6 @@ export function ensureBuilt(): void {
   if (fs.existsSync(buildId) && fs.statSync(buildId).mtimeMs >= sources) return;
   const r = spawnSync(process.execPath, [nextBin, 'build'], { cwd: webDir, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`next build failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 export interface Console {
@@ -201,12 +190,13 @@ export async function seedUsers(api: TestApi, ...users: { username: string; pass
 
 /**
  * A Bookinfo-like registry in namespace default: a workload per `app-version` (labels app and
- * version, addresses 10.0.0.1, .2…) and a service (port 9080, HTTP) per app.
+ * version, and `security.istio.io/tlsMode: istio` as Istio's injector sets it on a workload with a
+ * sidecar; addresses 10.0.0.1, .2…) and a service (port 9080, HTTP) per app.
  */
 export async function seedServices(api: TestApi, workloads: string[] = ['reviews-v1', 'reviews-v2', 'ratings-v1', 'ratings-v2']): Promise<void> {
   const split = (w: string) => {
     const i = w.lastIndexOf('-');
-    return { app: w.slice(0, i), version: w.slice(i + 1) };
+    return { app: w.slice(0, i), version: w.slice(i + 1), 'security.istio.io/tlsMode': 'istio' };
   };
   for (const name of [...new Set(workloads.map((w) => split(w).app))]) {
     const r = await api.rest('PUT', `/api/v1/registry/services/default/${name}`, { namespace: 'default', name, ports: [{ number: 9080, protocol: 'HTTP' }] });

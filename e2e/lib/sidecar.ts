@@ -69,13 +69,21 @@ export async function startApp(handler: http.RequestListener, host = '127.0.0.1'
   return { server, port: (server.address() as net.AddressInfo).port };
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
+/**
+ * A port that is free now, for a sidecar to bind later. Chosen at random below Linux's ephemeral
+ * range (32768+): a port the kernel hands out (to a `listen(0)` or an outgoing connection of a
+ * test file running alongside) cannot take it in the meantime, as it could with one from listen(0).
+ */
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    const free = await new Promise<boolean>((resolve) => {
+      const s = net.createServer();
+      s.once('error', () => resolve(false));
+      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
     });
-  });
+    if (free) return port;
+  }
 }
 
 async function until(check: () => Promise<boolean>, ms: number, what: string): Promise<void> {
@@ -118,7 +126,11 @@ export async function startSidecar(o: { id: string; metadata: JsonObject; xdsAdd
   };
   try {
     await until(async () => (await httpGet(o.adminPort, '/ready')).status === 200, 20_000, 'proxy ready');
-    await until(async () => (await httpGet(o.adminPort, '/listeners')).body.includes(o.waitForListener), 10_000, `listener ${o.waitForListener}`);
+    // Bound, not merely known: a listener that failed (its port taken, say) is listed as FAILED.
+    await until(async () => {
+      const l = JSON.parse((await httpGet(o.adminPort, '/listeners?format=json')).body) as { listener_statuses: { name: string }[]; failed: Record<string, string> };
+      return l.failed[o.waitForListener] === undefined && l.listener_statuses.some((x) => x.name === o.waitForListener);
+    }, 10_000, `listener ${o.waitForListener} bound`);
   } catch (e) {
     await stop();
     throw new Error(`${(e as Error).message}; proxy stderr: ${err}`);

@@ -54,6 +54,7 @@ export async function createApp(config: Config): Promise<App> {
       certFile: config.caCertFile,
       keyFile: config.caKeyFile,
       chainFile: config.caChainFile,
+      trustBundleFile: config.caTrustBundleFile,
       sharedDatabase: Boolean(config.databaseUrl),
     });
   } catch (err) {

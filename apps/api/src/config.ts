@@ -48,6 +48,8 @@ export interface Config {
   caCertFile: string | undefined;
   caKeyFile: string | undefined;
   caChainFile: string | undefined;
+  /** More roots to trust (TERN_CA_TRUST_BUNDLE_FILE), for a root rotation. */
+  caTrustBundleFile: string | undefined;
 }
 
 function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0): number {
@@ -108,7 +110,8 @@ function caConfig(env: NodeJS.ProcessEnv) {
   if (!['', 'true', 'false', '1', '0'].includes(mtlsRaw)) throw new Error(`TERN_MTLS must be true or false, got "${env.TERN_MTLS}"`);
   return {
     trustDomain,
-    mtls: mtlsRaw === 'true' || mtlsRaw === '1',
+    // On unless turned off: Istio's default (PERMISSIVE inbound, auto-mTLS to endpoints with sidecars).
+    mtls: mtlsRaw !== 'false' && mtlsRaw !== '0',
     caDefaultTtlSeconds,
     caMaxTtlSeconds,
     caKeyEncryptionKey: env.TERN_CA_KEY_ENCRYPTION_KEY?.trim() || undefined,
@@ -116,5 +119,6 @@ function caConfig(env: NodeJS.ProcessEnv) {
     caCertFile,
     caKeyFile,
     caChainFile,
+    caTrustBundleFile: file('TERN_CA_TRUST_BUNDLE_FILE'),
   };
 }

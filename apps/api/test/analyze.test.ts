@@ -29,7 +29,8 @@ function wl(app: string, version: string, namespace = 'default', serviceAccount 
   return {
     namespace,
     name: `${app}-${version}`,
-    labels: { app, version },
+    // Injected, as in Istio's samples: auto mTLS sends them mutual TLS (TRN0305).
+    labels: { app, version, 'security.istio.io/tlsMode': 'istio' },
     serviceAccount,
     addresses: [],
     ports: {},
@@ -57,7 +58,7 @@ function bookinfo(): MeshState {
       {
         namespace: 'istio-system',
         name: 'istio-ingressgateway',
-        labels: { istio: 'ingressgateway', app: 'istio-ingressgateway' },
+        labels: { istio: 'ingressgateway', app: 'istio-ingressgateway', 'security.istio.io/tlsMode': 'istio' },
         serviceAccount: 'istio-ingressgateway-service-account',
         addresses: [],
         ports: {},
@@ -721,6 +722,30 @@ describe('TRN0203 / TRN0204 several DestinationRules for one host', () => {
     );
     expectNone(state, 'TRN0203');
     expectNone(state, 'TRN0204');
+  });
+});
+
+describe('TRN0305 StrictWorkloadWithoutSidecarLabel', () => {
+  const plain = (app: string, namespace = 'default'): WorkloadRecord => ({ ...wl(app, 'v1', namespace), labels: { app, version: 'v1' } });
+
+  test('namespace-wide STRICT over workloads without the sidecar label: one warning on the policy naming them', () => {
+    const base = bookinfo();
+    const state = replacing({ ...base, workloads: [...base.workloads, plain('legacy'), plain('batch')] }, pa('default', { mtls: { mode: 'STRICT' } }));
+    expectOne(state, 'TRN0305', { level: 'warning', kind: 'PeerAuthentication', resourceName: 'default', path: 'spec.mtls.mode', mentions: ['2 workload(s)', 'default/legacy-v1', 'default/batch-v1'] });
+  });
+
+  test('a workload-level PERMISSIVE overriding it, PERMISSIVE, or labelled workloads: nothing', () => {
+    const base = bookinfo();
+    const withLegacy = { ...base, workloads: [...base.workloads, plain('legacy')] };
+    expectNone(replacing(withLegacy, pa('default', { mtls: { mode: 'STRICT' } }), pa('legacy', { selector: { matchLabels: { app: 'legacy' } }, mtls: { mode: 'PERMISSIVE' } })), 'TRN0305');
+    expectNone(replacing(withLegacy, pa('default', { mtls: { mode: 'PERMISSIVE' } })), 'TRN0305');
+    expectNone(replacing(base, pa('default', { mtls: { mode: 'STRICT' } })), 'TRN0305');
+  });
+
+  test('mesh-wide STRICT reports workloads in every namespace on the root policy', () => {
+    const base = bookinfo();
+    const state = replacing({ ...base, workloads: [...base.workloads, plain('legacy', 'other')] }, pa('default', { mtls: { mode: 'STRICT' } }, 'istio-system'));
+    expectOne(state, 'TRN0305', { level: 'warning', kind: 'PeerAuthentication', resourceName: 'default', namespace: 'istio-system', path: 'spec.mtls.mode', mentions: ['1 workload(s)', 'other/legacy-v1'] });
   });
 });
 

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { symbols as pinoSymbols } from 'pino';
-import { createIstioCertificateClient, encodeSvidCredential, type IstioCertificateClient, type IstioCertificateResponse } from '@tern/xds';
+import { createIstioCertificateClient, encodeSvidCredential, PROXY_ID_METADATA, TRUST_BUNDLE_METADATA, type IstioCertificateClient, type IstioCertificateResponse } from '@tern/xds';
 import { logger } from '../src/log.ts';
 import { subtle, x509, type CryptoKeyPair } from '../src/ca/x509.ts';
 import { loadKek, open, parseKek } from '../src/ca/kek.ts';
@@ -14,6 +14,7 @@ import { certificateDigest, issuerFromFiles } from '../src/ca/issuer.ts';
 import { loadOrCreateRoot } from '../src/ca/store.ts';
 import { openDatabase } from '../src/store/db.ts';
 import { onPostgres, openTestDatabase, startTestApi, type TestApi } from './helpers.ts';
+import type { Config } from '../src/config.ts';
 
 // The control plane's CA: the root (generated once, sealed at rest, one per database), join tokens,
 // Istio's CreateCertificate over real gRPC, and that the CA key shows up in no log line and no
@@ -502,5 +503,100 @@ describe('an operator-provided CA', () => {
     await assert.rejects(issuerFromFiles({ certFile: caCertFile, keyFile: caKeyFile }), /does not end at a root: "CN=Corp Mesh Intermediate" is issued by "CN=Corp Root"; .*TERN_CA_CHAIN_FILE/);
     await assert.rejects(issuerFromFiles({ certFile: caCertFile, keyFile: write('root-key.pem', root.keyPem), chainFile: caChainFile }), /private key does not belong to the CA certificate/);
     await assert.rejects(issuerFromFiles({ certFile: caCertFile, keyFile: caChainFile }), /TERN_CA_KEY_FILE .* is not an unencrypted PEM private key/);
+  });
+
+  test('a root rotation: the trust bundle lists the extra root, goes with every certificate, and is checked at start; the proxy id is recorded', async () => {
+    const current = await makeCa('CN=Corp Root 2026');
+    const next = await makeCa('CN=Corp Root 2027');
+    const write = (name: string, text: string) => {
+      const p = path.join(dir, name);
+      fs.writeFileSync(p, text, { mode: 0o600 });
+      return p;
+    };
+    const caCertFile = write('r1.pem', current.cert.toString('pem'));
+    const caKeyFile = write('r1-key.pem', current.keyPem);
+    // The issuer's own root repeated in the file is not listed twice.
+    const caTrustBundleFile = write('bundle.pem', next.cert.toString('pem') + current.cert.toString('pem'));
+    const db = await openTestDatabase();
+    const api = await startTestApi({ caCertFile, caKeyFile, caTrustBundleFile }, db, { xds: true });
+    const client = createIstioCertificateClient(api.xdsAddress!, grpc.credentials.createInsecure());
+    const keyCsr = async () => {
+      const keys = (await subtle.generateKey(EC, true, ['sign', 'verify'])) as CryptoKeyPair;
+      const csr = await x509.Pkcs10CertificateRequestGenerator.create({ name: '', keys, signingAlgorithm: EC });
+      return { csr: csr.toString('pem'), keyPem: KeyObject.from(keys.privateKey).export({ type: 'pkcs8', format: 'pem' }) as string };
+    };
+    let r1Leaf: { pem: string; keyPem: string } | undefined;
+    try {
+      const bundle = await rest(api, 'GET', '/api/v1/ca');
+      assert.deepEqual(bundle.body.roots, [current.cert.toString('pem'), next.cert.toString('pem')]);
+      const { body } = await rest(api, 'POST', '/api/v1/ca/join-tokens', { namespace: 'shop', serviceAccount: 'cart', maxUses: 3 });
+      const call = (proxyId: string) => new Promise<{ err: grpc.ServiceError | null; chain: string[]; sent: string | undefined }>((resolve) => {
+        const md = new grpc.Metadata();
+        md.set('authorization', `Bearer ${body.token}`);
+        md.set(PROXY_ID_METADATA, proxyId);
+        let sent: string | undefined;
+        const c = client.CreateCertificate({ csr: csrPem, validity_duration: 0 }, md, { deadline: Date.now() + 10_000 }, (err, res) => resolve({ err, chain: res?.cert_chain ?? [], sent }));
+        c.on('metadata', (m: grpc.Metadata) => {
+          const v = m.get(TRUST_BUNDLE_METADATA)[0];
+          sent = Buffer.isBuffer(v) ? v.toString('utf8') : undefined;
+        });
+      });
+      const csrPem = await makeCsr();
+      const r = await call('cart-7f9.shop');
+      assert.equal(r.err, null, r.err?.details);
+      const fp = (pem: string) => new X509Certificate(pem).fingerprint256;
+      const sentRoots = r.sent!.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g)!;
+      assert.deepEqual(sentRoots.map(fp), [current.cert, next.cert].map((c) => fp(c.toString('pem'))), 'the whole bundle, as response metadata');
+      assert.equal(fp(r.chain.at(-1)!), fp(current.cert.toString('pem')), 'issued from the current root');
+      const listed = (await rest(api, 'GET', '/api/v1/ca/certificates?namespace=shop')).body.certificates as { serial: string; proxyId: string | null }[];
+      assert.equal(listed[0]!.proxyId, 'cart-7f9.shop');
+      const tooLong = await call('x'.repeat(513));
+      assert.equal(tooLong.err?.code, grpc.status.INVALID_ARGUMENT);
+      assert.match(tooLong.err!.details, /tern-proxy-id: must be the proxy's xDS node id/);
+      const k = await keyCsr();
+      const issued = await createCertificate(client, body.token, k.csr, 3600);
+      assert.equal(issued.err, null, issued.err?.details);
+      r1Leaf = { pem: issued.res!.cert_chain[0]!, keyPem: k.keyPem };
+    } finally {
+      client.close();
+      await api.close();
+    }
+
+    // The switch, on the same database: issuing from the next root, the previous one in the bundle.
+    // A workload still holding a certificate from the previous root renews with it.
+    const renewWith = async (config: Partial<Config>) => {
+      const a = await startTestApi({ caCertFile: write('r2.pem', next.cert.toString('pem')), caKeyFile: write('r2-key.pem', next.keyPem), ...config }, db, { xds: true });
+      const c = createIstioCertificateClient(a.xdsAddress!, grpc.credentials.createInsecure());
+      try {
+        const k = await keyCsr();
+        return await createCertificate(c, encodeSvidCredential(new X509Certificate(r1Leaf!.pem).raw, r1Leaf!.keyPem, k.csr), k.csr, 3600);
+      } finally {
+        c.close();
+        await a.close();
+      }
+    };
+    try {
+      const renewed = await renewWith({ caTrustBundleFile: write('bundle-after.pem', current.cert.toString('pem')) });
+      assert.equal(renewed.err, null, renewed.err?.details);
+      assert.equal(new X509Certificate(renewed.res!.cert_chain.at(-1)!).fingerprint256, new X509Certificate(next.cert.toString('pem')).fingerprint256, 'now chained to the next root');
+      assert.equal(new X509Certificate(renewed.res!.cert_chain[0]!).subjectAltName, 'URI:spiffe://cluster.local/ns/shop/sa/cart');
+      // Once the previous root is retired from the bundle, its certificates no longer renew.
+      const retired = await renewWith({});
+      assert.equal(retired.err?.code, grpc.status.UNAUTHENTICATED);
+      assert.match(retired.err!.details, /not a workload certificate issued by this CA/);
+    } finally {
+      await db.drop();
+    }
+
+    // A leaf or an expired root in the bundle stops the start, naming the file and the certificate.
+    const leafKeys = (await subtle.generateKey(EC, true, ['sign', 'verify'])) as CryptoKeyPair;
+    const leaf = await x509.X509CertificateGenerator.createSelfSigned({ name: 'CN=not a ca', keys: leafKeys, signingAlgorithm: EC, extensions: [new x509.BasicConstraintsExtension(false, undefined, true)] });
+    await assert.rejects(startTestApi({ caCertFile, caKeyFile, caTrustBundleFile: write('leaf.pem', leaf.toString('pem')) }), /TERN_CA_TRUST_BUNDLE_FILE \(.*leaf\.pem\): the certificate \(CN=not a ca\) is not a CA certificate/);
+    const oldKeys = (await subtle.generateKey(EC, true, ['sign', 'verify'])) as CryptoKeyPair;
+    const expired = await x509.X509CertificateGenerator.createSelfSigned({
+      name: 'CN=Corp Root 2020', keys: oldKeys, signingAlgorithm: EC, notBefore: new Date('2020-01-01T00:00:00Z'), notAfter: new Date('2021-01-01T00:00:00Z'),
+      extensions: [new x509.BasicConstraintsExtension(true, undefined, true)],
+    });
+    await assert.rejects(startTestApi({ caCertFile, caKeyFile, caTrustBundleFile: write('expired.pem', expired.toString('pem')) }), /TERN_CA_TRUST_BUNDLE_FILE .*"CN=Corp Root 2020" expired on 2021-01-01T00:00:00.000Z; remove it/);
   });
 });

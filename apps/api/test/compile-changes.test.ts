@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { prepareMesh } from '../src/compile/index.ts';
 import type { MeshSnapshot, ServiceRow, WorkloadRow } from '../src/store/snapshot.ts';
-import { buildMesh, HELPER_VS, httpPort, OPTIONS, proxy, resourceRows, SCOPE_SERVICES, scopeWorkloads, serialize, type ServiceSpec, type WorkloadSpec } from './compile-fixtures.ts';
+import { buildMesh, HELPER_VS, injected, httpPort, OPTIONS, proxy, resourceRows, SCOPE_SERVICES, scopeWorkloads, serialize, type ServiceSpec, type WorkloadSpec } from './compile-fixtures.ts';
 
 // PreparedMesh.changedSince: the ADS server compiles and pushes only for the proxies it names. It
 // may name too many, never too few: whenever a proxy's compiled output differs between two
@@ -10,7 +10,7 @@ import { buildMesh, HELPER_VS, httpPort, OPTIONS, proxy, resourceRows, SCOPE_SER
 // through EGRESS_HOSTS or through a VirtualService destination.
 
 const SERVICES = SCOPE_SERVICES;
-const WORKLOADS = scopeWorkloads();
+const WORKLOADS = injected(scopeWorkloads());
 
 const PROXIES = {
   /** Namespace a, default egress: reaches b's target and mirror only through helper's VirtualService. */

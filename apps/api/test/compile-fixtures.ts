@@ -156,6 +156,11 @@ export const SCOPE_SERVICES: ServiceSpec[] = [
 ];
 
 /** One workload per service with endpoints (mirror has none); `extra` adds more. */
+/** Workloads as Istio's injector leaves them: labelled as running a sidecar (auto mTLS sends them mTLS). */
+export function injected(workloads: WorkloadSpec[]): WorkloadSpec[] {
+  return workloads.map((w) => ({ ...w, labels: { ...w.labels, 'security.istio.io/tlsMode': 'istio' } }));
+}
+
 export function scopeWorkloads(extra: WorkloadSpec[] = []): WorkloadSpec[] {
   return [
     { namespace: 'a', name: 'front-1', labels: { app: 'front' }, addresses: ['10.0.1.1'] },

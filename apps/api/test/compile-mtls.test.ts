@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { EXTENSION_TYPE_URL, type JsonObject } from '@tern/xds';
 import { prepareMesh } from '../src/compile/index.ts';
 import { PeerAuthIndex, peerModeFor } from '../src/compile/mtls.ts';
-import { assertEncodes, assertGolden, buildMesh, OPTIONS, proxy, serialize, shuffled, type ServiceSpec, type WorkloadSpec } from './compile-fixtures.ts';
+import { assertEncodes, assertGolden, buildMesh, injected, OPTIONS, proxy, serialize, shuffled, type ServiceSpec, type WorkloadSpec } from './compile-fixtures.ts';
 
 // Mutual TLS (CompileOptions.mtls): PeerAuthentication precedence, the inbound chains per mode,
 // outbound UpstreamTlsContext (auto mTLS, DestinationRule tls), golden files, determinism.
@@ -85,14 +85,14 @@ const REVIEWS_SERVICES: ServiceSpec[] = [
   { name: 'reviews', ports: [port(9080), port(9090, 'TCP')] },
   { name: 'ratings', ports: [port(9080)] },
 ];
-const REVIEWS_WL: WorkloadSpec[] = [
+const REVIEWS_WL: WorkloadSpec[] = injected([
   { name: 'reviews-v1', labels: { app: 'reviews', version: 'v1' }, addresses: ['10.0.0.21'], serviceAccount: 'bookinfo-reviews' },
   { name: 'reviews-v2', labels: { app: 'reviews', version: 'v2' }, addresses: ['10.0.0.22'], serviceAccount: 'bookinfo-reviews' },
   { name: 'ratings-v1', labels: { app: 'ratings', version: 'v1' }, addresses: ['10.0.0.31'], serviceAccount: 'bookinfo-ratings' },
   { name: 'ratings-v2', labels: { app: 'ratings', version: 'v2' }, addresses: ['10.0.0.32'], serviceAccount: 'ratings-canary' },
   // Local mode: the sidecar listens on 19080/19090, the app on the service ports.
   { name: 'reviews-local', labels: { app: 'reviews', version: 'v9' }, addresses: ['127.0.0.1'], ports: { '9080': 19080, '9090': 19090 } },
-];
+]);
 const REDIRECT = { NAMESPACE: 'default', WORKLOAD_NAME: 'reviews-v1', INTERCEPTION: 'REDIRECT' };
 const LOCAL = { NAMESPACE: 'default', WORKLOAD_NAME: 'reviews-local' };
 
@@ -231,11 +231,17 @@ describe('mtls: outbound clusters and endpoints', () => {
     assert.deepEqual(tlsModes(pa('default', 'istio-system', '  mtls: { mode: DISABLE }'), 'outbound|9080||ratings.default.svc.cluster.local'), ['10.0.0.31=plain', '10.0.0.32=plain']);
   });
 
-  it('a registry workload labelled security.istio.io/tlsMode other than istio has no sidecar: plain text', () => {
-    const workloads = REVIEWS_WL.map((w) => (w.name === 'ratings-v2' ? { ...w, labels: { ...w.labels, 'security.istio.io/tlsMode': 'disabled' } } : w));
-    const out = prepareMesh(buildMesh({ services: REVIEWS_SERVICES, workloads }), 'r1', MTLS).compileFor(proxy(CLIENT));
-    const eps = ((out.endpoints.get('outbound|9080||ratings.default.svc.cluster.local')!['endpoints'] as JsonObject[])[0]!['lb_endpoints'] as JsonObject[]).map((e) => ((e['metadata'] as JsonObject)['filter_metadata'] as JsonObject)['envoy.transport_socket_match'] ?? null);
-    assert.deepEqual(eps, [{ tlsMode: 'istio' }, null]);
+  it('a registry workload without security.istio.io/tlsMode: istio (none, or another value) has no sidecar: plain text', () => {
+    for (const label of [undefined, 'disabled']) {
+      const workloads = REVIEWS_WL.map((w) => {
+        if (w.name !== 'ratings-v2') return w;
+        const { 'security.istio.io/tlsMode': _, ...labels } = w.labels;
+        return { ...w, labels: label === undefined ? labels : { ...labels, 'security.istio.io/tlsMode': label } };
+      });
+      const out = prepareMesh(buildMesh({ services: REVIEWS_SERVICES, workloads }), 'r1', MTLS).compileFor(proxy(CLIENT));
+      const eps = ((out.endpoints.get('outbound|9080||ratings.default.svc.cluster.local')!['endpoints'] as JsonObject[])[0]!['lb_endpoints'] as JsonObject[]).map((e) => ((e['metadata'] as JsonObject)['filter_metadata'] as JsonObject)['envoy.transport_socket_match'] ?? null);
+      assert.deepEqual(eps, [{ tlsMode: 'istio' }, null], String(label));
+    }
   });
 
   it('DestinationRule DISABLE: plain text even towards a STRICT server', () => {

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { prepareMesh } from '../src/compile/index.ts';
-import { assertEncodes, assertGolden, buildMesh, OPTIONS, proxy, type ServiceSpec, type WorkloadSpec } from './compile-fixtures.ts';
+import { assertEncodes, assertGolden, buildMesh, injected, OPTIONS, proxy, type ServiceSpec, type WorkloadSpec } from './compile-fixtures.ts';
 import type { JsonObject } from '@tern/xds';
 
 // One small mesh per Istio feature, compiled for one proxy, checked against a golden file
@@ -306,7 +306,7 @@ const CASES: Case[] = [
     mtls: true,
     yaml: dr('api', `  host: api\n  trafficPolicy:\n    tls: { mode: ISTIO_MUTUAL, subjectAltNames: ["spiffe://cluster.local/ns/default/sa/api"] }`) + se('ext', `  hosts: [ext.example.com]\n  ports: [{ number: 80, name: http, protocol: HTTP }]\n  resolution: DNS`),
     services: [{ name: 'api', ports: [http(8080)] }, { name: 'web', ports: [http(8080)] }],
-    workloads: SMALL_WL,
+    workloads: injected(SMALL_WL),
     node: { NAMESPACE: 'default', LABELS: { app: 'client' }, EGRESS_HOSTS: '*/*' },
   },
   {

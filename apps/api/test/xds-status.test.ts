@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
 import { startTestApi, type TestApi } from './helpers.ts';
+import { certExpiry } from '../src/cli/main.ts';
 import { SotwClient, TYPE_URL, eventually, meshCaughtUp, node } from './xds-fixtures.ts';
 
 // Proxy status across the API, the ProxyStatus table and the CLI.
@@ -81,12 +82,17 @@ describe('proxy status', () => {
     const r = await tern(['proxy-status']);
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.trim().split('\n');
-    assert.match(lines[0]!, /^NAME\s+NAMESPACE\s+WORKLOAD\s+CDS\s+LDS\s+EDS\s+RDS\s+REPLICA\s+VERSION$/);
+    assert.match(lines[0]!, /^NAME\s+NAMESPACE\s+WORKLOAD\s+CDS\s+LDS\s+EDS\s+RDS\s+REPLICA\s+VERSION\s+CERT EXPIRES$/);
     const good = lines.find((l) => l.startsWith('st-good'))!;
-    assert.match(good, /^st-good\s+default\s+reviews-v1\s+SYNCED\s+SYNCED\s+NOT SENT\s+NOT SENT\s+test-\w+\s+\d+$/);
+    assert.match(good, /^st-good\s+default\s+reviews-v1\s+SYNCED\s+SYNCED\s+NOT SENT\s+NOT SENT\s+test-\w+\s+\d+\s+-$/);
     assert.match(lines.find((l) => l.startsWith('st-bad'))!, /^st-bad\s+default\s+-\s+NACKED\s+SYNCED\s+/);
     const json = await tern(['proxy-status', '-o', 'json']);
-    assert.ok(JSON.parse(json.stdout).some((p: any) => p.id === 'st-good'));
+    assert.deepEqual(JSON.parse(json.stdout).find((p: any) => p.id === 'st-good')?.certificate, null, 'no certificate issued to it');
+    const now = Date.parse('2026-01-01T00:00:00Z');
+    assert.deepEqual(
+      ['2026-01-02T00:30:00Z', '2026-01-01T23:59:30Z', '2026-01-01T00:04:59Z', '2025-12-31T23:58:00Z'].map((t) => certExpiry(t, now)),
+      ['in 1d0h', 'in 23h59m', 'in 4m', 'EXPIRED 2m ago'],
+    );
     const yaml = await tern(['proxy-status', '-o', 'yaml', '-n', 'nowhere']);
     assert.deepEqual(YAML.parse(yaml.stdout), []);
   });

@@ -62,7 +62,7 @@ export async function runProxy(o: ProxyOptions): Promise<RunningProxy> {
   const log = o.log;
   const adsServer = b.ads ? (b.ads.target.kind === 'envoy_grpc' ? `${b.ads.target.address.includes(':') ? `[${b.ads.target.address}]` : b.ads.target.address}:${b.ads.target.port}` : b.ads.target.targetUri) : undefined;
   // Throws IdentityConfigError on bad settings, before anything is bound.
-  const identityConfig = resolveIdentityConfig({ metadata: b.node.metadata, env: o.env ?? process.env, caAddress: adsServer, caTls: b.ads?.target.tls ?? false, outputDir: o.certOutputDir });
+  const identityConfig = resolveIdentityConfig({ metadata: b.node.metadata, nodeId: b.node.id, env: o.env ?? process.env, caAddress: adsServer, caTls: b.ads?.target.tls ?? false, outputDir: o.certOutputDir });
   const store = new ConfigStore({ staticResources: b.staticResources, onListenerError: (err) => log.error({ err }, 'snapshot listener failed') });
   const engine = new Engine({ snapshot: () => store.snapshot, self: identityFromNode(b.node.metadata, b.node.id), accessLog: o.accessLog ?? false, lb: store.lb });
   const drainMs = o.drainMs ?? 5000;

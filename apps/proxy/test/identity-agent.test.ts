@@ -11,6 +11,7 @@ import { IdentityAgent, ROOT_SECRET, WORKLOAD_SECRET } from '../src/identity/age
 import type { IdentityConfig } from '../src/identity/config.ts';
 import { ConfigStore } from '../src/config/store.ts';
 import { Engine } from '../src/dataplane/engine.ts';
+import { listenerTlsCounters } from '../src/dataplane/listener-tls-stats.ts';
 import { ListenerManager } from '../src/dataplane/listeners.ts';
 import { cluster, eventually, httpListener, httpUpstream, quiet, routeTo } from './dataplane-helpers.ts';
 import { makeRoot, startTestCa, type TestCa } from './identity-helpers.ts';
@@ -22,7 +23,7 @@ after(async () => {
 });
 
 function config(ca: TestCa, extra: Partial<IdentityConfig> = {}): IdentityConfig {
-  return { caAddress: ca.address, caTls: false, token: { kind: 'env', name: 'TERN_JOIN_TOKEN', value: 'good' }, trustDomain: 'cluster.local', namespace: 'shop', serviceAccount: 'web', spiffeId: SPIFFE, ttlSeconds: 0, outputDir: undefined, renew: { fraction: 0.5, jitter: 0.1 }, ...extra };
+  return { caAddress: ca.address, caTls: false, token: { kind: 'env', name: 'TERN_JOIN_TOKEN', value: 'good' }, trustDomain: 'cluster.local', namespace: 'shop', serviceAccount: 'web', spiffeId: SPIFFE, ttlSeconds: 0, outputDir: undefined, renew: { fraction: 0.5, jitter: 0.1 }, proxyId: undefined, ...extra };
 }
 
 function agent(ca: TestCa, extra: Partial<IdentityConfig> = {}) {
@@ -131,6 +132,34 @@ test('root rotation: old and new roots are both trusted during the overlap', asy
   assert.equal(a.roots.length, 2, 'no duplicates');
 });
 
+test('a trust bundle from the CA is the whole truth: a root added ahead of a rotation is trusted at once, a dropped one no longer', async () => {
+  const ca = await startTestCa({ token: 'good' });
+  cleanups.push(() => ca.close());
+  const { a, published } = agent(ca, { proxyId: 'web-1.shop' });
+  const next = await makeRoot('next-root');
+  const stale = await makeRoot('stale-root');
+  // Learnt from an earlier chain (no bundle then): kept while nothing says otherwise.
+  const earlier = ca.root;
+  ca.root = stale;
+  await a.renewNow();
+  ca.root = earlier;
+  ca.bundle = [earlier.pem, next.pem];
+  await a.renewNow();
+  assert.deepEqual(a.roots.map((r) => r.subject).sort(), ['CN=next-root', 'CN=test-root'], 'the bundle replaces what was learnt; the stale root is gone');
+  const trusted = (published.at(-1)!.get(ROOT_SECRET)!.validation_context as { trusted_ca: { inline_string: string } }).trusted_ca.inline_string;
+  assert.ok(trusted.includes(next.pem.trim().split('\n')[1]!), 'the next root is in ROOTCA before anything is issued from it');
+  assert.ok(!trusted.includes(stale.pem.trim().split('\n')[1]!));
+  // The switch: issued from the next root, the old one still in the bundle.
+  ca.root = next;
+  await a.renewNow();
+  assert.deepEqual(a.roots.map((r) => r.subject).sort(), ['CN=next-root', 'CN=test-root']);
+  // The old root dropped from the bundle: no longer trusted.
+  ca.bundle = [next.pem];
+  await a.renewNow();
+  assert.deepEqual(a.roots.map((r) => r.subject), ['CN=next-root']);
+  assert.deepEqual(ca.proxyIds, ['web-1.shop', 'web-1.shop', 'web-1.shop', 'web-1.shop'], 'the node id goes with every call');
+});
+
 test('file output for proxyless gRPC on every rotation', async () => {
   const ca = await startTestCa({ token: 'good' });
   cleanups.push(() => ca.close());
@@ -178,14 +207,22 @@ test('an mTLS listener using the SDS secrets: rotation reaches new handshakes, a
   });
   store.onChange(({ snapshot }) => void listeners.apply(snapshot));
   await listeners.apply(store.snapshot);
-  assert.match(listeners.failed.get('mtls') ?? '', /secret "default" with a tls_certificate is not known/);
+  // Bound before the certificate exists; its TLS chain closes connections (counted) until it arrives.
+  assert.equal(listeners.failed.get('mtls'), undefined);
+  const port = (listeners.address('mtls') as { port: number }).port;
+  const early = await new Promise<string>((resolve) => {
+    const s = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => resolve('handshake'));
+    s.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+    s.on('close', () => resolve('closed'));
+  });
+  assert.notEqual(early, 'handshake');
+  // Named by the configured address, as Envoy does (port 0 here: the kernel picked one).
+  assert.equal(listenerTlsCounters(engine, '127.0.0.1_0').connection_error, 1);
   // The ADS client does not subscribe to what the agent provides.
   const a = new IdentityAgent({ config: config(ca), log: quiet, onSecrets: (s) => store.setLocal(TYPE_URL.secret, s), random: () => 0.5 });
   cleanups.push(() => a.close());
   await a.renewNow();
   assert.deepEqual(store.wantedNames(TYPE_URL.secret), []);
-  await eventually(() => listeners.address('mtls') !== undefined, 5000);
-  const port = (listeners.address('mtls') as { port: number }).port;
   const first = a.certificate!;
   const client = { cert: first.chainPem[0], key: first.keyPem, ca: ca.root.pem, checkServerIdentity: () => undefined };
   const agentKeepAlive = new https.Agent({ keepAlive: true, maxSockets: 1, ...client });

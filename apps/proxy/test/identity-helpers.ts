@@ -5,7 +5,7 @@
  */
 import { webcrypto, X509Certificate } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
-import { decodeSvidCredential, istioCertificateServiceDefinition, verifySvidSignature, type CreateCertificateHandler } from '@tern/xds';
+import { decodeSvidCredential, istioCertificateServiceDefinition, PROXY_ID_METADATA, TRUST_BUNDLE_METADATA, verifySvidSignature, type CreateCertificateHandler } from '@tern/xds';
 import type * as X509 from '@peculiar/x509';
 import { loadX509 } from '../src/identity/x509.ts';
 
@@ -56,6 +56,10 @@ export interface TestCa {
   tokens: Set<string>;
   /** Accept renewals authenticated with a current certificate (recorded with token "svid"). */
   acceptSvid: boolean;
+  /** When set, sent as Tern's trust-bundle response metadata (PEM roots). */
+  bundle: string[] | undefined;
+  /** The `tern-proxy-id` call metadata of each call, in order. */
+  proxyIds: (string | undefined)[];
   close(): Promise<void>;
 }
 
@@ -69,6 +73,8 @@ export async function startTestCa(o: { token: string; lifetimeMs?: number; root?
     failWith: undefined,
     tokens: new Set([o.token]),
     acceptSvid: true,
+    bundle: undefined,
+    proxyIds: [],
     close: () => new Promise((r) => server.tryShutdown(() => r())),
   };
   const CreateCertificate: CreateCertificateHandler = (call, cb) => {
@@ -104,6 +110,13 @@ export async function startTestCa(o: { token: string; lifetimeMs?: number; root?
         ],
       });
       ca.issued.push({ serial: s, sans, token: svid ? 'svid' : token, validity: Number(call.request.validity_duration) });
+      const v = call.metadata.get(PROXY_ID_METADATA)[0];
+      ca.proxyIds.push(typeof v === 'string' ? v : undefined);
+      if (ca.bundle) {
+        const md = new grpc.Metadata();
+        md.set(TRUST_BUNDLE_METADATA, Buffer.from(ca.bundle.join('\n')));
+        call.sendMetadata(md);
+      }
       cb(null, { cert_chain: [leaf.toString('pem'), ca.root.pem] });
     })().catch((err: Error) => cb({ code: grpc.status.INTERNAL, details: err.message }));
   };

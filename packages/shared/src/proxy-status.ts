@@ -39,5 +39,10 @@ export const proxyStatusViewSchema = z.object({
   /** The most recent NACK of any type. */
   lastNack: z.object({ type: z.string(), version: z.string(), message: z.string(), at: z.string() }).nullable(),
   updatedAt: z.string(),
+  /**
+   * The newest workload certificate the CA issued to this proxy (by node id); null: none issued.
+   * Added by the API when it answers, never stored with the status row.
+   */
+  certificate: z.object({ serial: z.string(), spiffeId: z.string(), notBefore: z.string(), notAfter: z.string(), issuedAt: z.string() }).nullable().optional(),
 });
 export type ProxyStatusView = z.infer<typeof proxyStatusViewSchema>;

@@ -92,6 +92,9 @@ export function resolveHost(host: string, namespace: string, domainSuffix = DEFA
   return host.includes('.') ? host.toLowerCase() : serviceFqdn(host.toLowerCase(), namespace, domainSuffix);
 }
 
+/** Istio's endpoint label: `istio` = the workload runs a sidecar that takes mutual TLS (auto mTLS). */
+export const TLS_MODE_LABEL = 'security.istio.io/tlsMode';
+
 export function spiffeId(trustDomain: string, namespace: string, serviceAccount: string): string {
   return `spiffe://${trustDomain}/ns/${namespace}/sa/${serviceAccount}`;
 }

@@ -32,6 +32,11 @@ service IstioCertificateService {
 
 export const ISTIO_CREATE_CERTIFICATE_PATH = '/istio.v1.auth.IstioCertificateService/CreateCertificate';
 
+/** Call metadata a Tern sidecar sends: its xDS node id (recorded with the certificate, for visibility only). */
+export const PROXY_ID_METADATA = 'tern-proxy-id';
+/** Response metadata Tern's CA sends: every root workloads must trust, PEM (binary header: PEM has newlines). */
+export const TRUST_BUNDLE_METADATA = 'tern-trust-bundle-bin';
+
 /** google.protobuf.Struct in protobufjs object form (camelCase Value fields, as protobufjs bundles them). */
 export interface CaStructMessage {
   fields?: Record<string, { stringValue?: string; numberValue?: number; boolValue?: boolean; structValue?: CaStructMessage; listValue?: { values?: unknown[] }; nullValue?: number }>;

@@ -173,3 +173,19 @@ export async function issuerFromFiles(files: ProvidedCaFiles): Promise<CaIssuer>
   const { privateKey, signingAlgorithm } = await importSigningKey(key, 'TERN_CA_KEY_FILE');
   return { certificate, privateKey, signingAlgorithm, chain, roots: [root], mode: 'provided' };
 }
+
+/**
+ * The issuer with more roots in its trust bundle (TERN_CA_TRUST_BUNDLE_FILE): how a root rotation
+ * overlaps. Each must be a CA certificate that has not expired; duplicates of the issuer's own
+ * root are dropped. docs/security.md "Rotating the root".
+ */
+export async function withTrustedRoots(issuer: CaIssuer, file: string): Promise<CaIssuer> {
+  const where = `TERN_CA_TRUST_BUNDLE_FILE (${file})`;
+  const roots = [...issuer.roots];
+  for (const c of parseCertificates(readFile(file, 'TERN_CA_TRUST_BUNDLE_FILE'), where)) {
+    assertIsCa(c, where);
+    if (c.notAfter.getTime() <= Date.now()) throw new CaKeyError(`${where}: "${c.subject}" expired on ${c.notAfter.toISOString()}; remove it`);
+    if (!roots.some((r) => Buffer.from(r.rawData).equals(Buffer.from(c.rawData)))) roots.push(c);
+  }
+  return { ...issuer, roots };
+}

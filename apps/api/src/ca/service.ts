@@ -1,11 +1,11 @@
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { istioCertificateServiceDefinition, type CreateCertificateHandler } from '@tern/xds';
+import { istioCertificateServiceDefinition, PROXY_ID_METADATA, TRUST_BUNDLE_METADATA, type CreateCertificateHandler } from '@tern/xds';
 import type { PrismaClient } from '../generated/prisma/client.ts';
 import { isDatabaseUnavailable } from '../store/db.ts';
 import { logger } from '../log.ts';
 import { authenticateCaller, CredentialError, type Authenticator } from './authenticator.ts';
-import { issuerFromFiles, type CaIssuer } from './issuer.ts';
+import { issuerFromFiles, withTrustedRoots, type CaIssuer } from './issuer.ts';
 import { IssueError, issueSvid, type IssuedSvid, type TtlPolicy } from './issue.ts';
 import { JoinTokenStore } from './join-tokens.ts';
 import { loadKek } from './kek.ts';
@@ -26,6 +26,8 @@ export interface CaOptions {
   certFile?: string | undefined;
   keyFile?: string | undefined;
   chainFile?: string | undefined;
+  /** More roots to trust (TERN_CA_TRUST_BUNDLE_FILE): the next root before a rotation, the previous one after. */
+  trustBundleFile?: string | undefined;
   /** Several replicas may share the database (PostgreSQL): a generated KEK would differ per host. */
   sharedDatabase: boolean;
 }
@@ -48,13 +50,18 @@ export interface IssuedCertificateView {
   issuedAt: string;
   credential: string;
   requester: string | null;
+  proxyId: string | null;
 }
+
+/** The newest certificate issued to a proxy, as the proxy list shows it. */
+export type ProxyCertificate = Pick<IssuedCertificateView, 'serial' | 'spiffeId' | 'notBefore' | 'notAfter' | 'issuedAt'>;
 
 export interface CreateCertificateInput {
   csrPem: string;
   ttlSeconds: number;
   credential: string;
   requester?: string | undefined;
+  proxyId?: string | undefined;
 }
 
 export class CaService {
@@ -90,7 +97,8 @@ export class CaService {
       issuer = loaded.issuer;
       if (loaded.created) logger.info({ serial: issuer.certificate.serialNumber, notAfter: issuer.certificate.notAfter.toISOString() }, 'CA: generated the root certificate');
     }
-    logger.info({ mode: issuer.mode, trustDomain: opts.trustDomain, issuer: issuer.certificate.subject, serial: issuer.certificate.serialNumber, notAfter: issuer.certificate.notAfter.toISOString() }, 'CA ready');
+    if (opts.trustBundleFile) issuer = await withTrustedRoots(issuer, opts.trustBundleFile);
+    logger.info({ mode: issuer.mode, roots: issuer.roots.length, trustDomain: opts.trustDomain, issuer: issuer.certificate.subject, serial: issuer.certificate.serialNumber, notAfter: issuer.certificate.notAfter.toISOString() }, 'CA ready');
     return new CaService(prisma, issuer, opts);
   }
 
@@ -120,6 +128,7 @@ export class CaService {
           notAfter: svid.notAfter,
           credential: caller.credential,
           requester: input.requester ?? null,
+          proxyId: input.proxyId ?? null,
         },
       });
     });
@@ -143,7 +152,24 @@ export class CaService {
       issuedAt: r.issuedAt.toISOString(),
       credential: r.credential,
       requester: r.requester,
+      proxyId: r.proxyId,
     }));
+  }
+
+  /** The newest certificate issued to each of these proxies (by the node id they sent), if any. */
+  async latestByProxy(proxyIds: readonly string[]): Promise<Map<string, ProxyCertificate>> {
+    const out = new Map<string, ProxyCertificate>();
+    if (proxyIds.length === 0) return out;
+    const rows = await this.prisma.issuedCertificate.findMany({
+      where: { proxyId: { in: [...new Set(proxyIds)] } },
+      orderBy: { issuedAt: 'desc' },
+      distinct: ['proxyId'],
+      select: { proxyId: true, serial: true, spiffeId: true, notBefore: true, notAfter: true, issuedAt: true },
+    });
+    for (const r of rows) {
+      out.set(r.proxyId!, { serial: r.serial, spiffeId: r.spiffeId, notBefore: r.notBefore.toISOString(), notAfter: r.notAfter.toISOString(), issuedAt: r.issuedAt.toISOString() });
+    }
+    return out;
   }
 
   /** Istio's IstioCertificateService, for `grpc.Server.addService` next to ADS. */
@@ -156,8 +182,17 @@ export class CaService {
       if (!bearer) return fail(grpc.status.UNAUTHENTICATED, 'missing credential: send "authorization: Bearer <join token>" (or, to renew, the current certificate: docs/security.md) in the call metadata');
       const fields = call.request.metadata?.fields ?? {};
       if ('ImpersonatedIdentity' in fields) return fail(grpc.status.PERMISSION_DENIED, 'metadata.ImpersonatedIdentity: impersonation is not supported; a certificate carries only its credential\'s identity');
-      this.createCertificate({ csrPem: call.request.csr, ttlSeconds: Number(call.request.validity_duration ?? 0), credential: bearer, requester: call.getPeer() }).then(
-        (svid) => callback(null, { cert_chain: svid.chainPem }),
+      const proxyId = call.metadata.get(PROXY_ID_METADATA)[0];
+      if (proxyId !== undefined && (typeof proxyId !== 'string' || proxyId.length === 0 || proxyId.length > 512)) {
+        return fail(grpc.status.INVALID_ARGUMENT, `${PROXY_ID_METADATA}: must be the proxy's xDS node id (1-512 characters)`);
+      }
+      this.createCertificate({ csrPem: call.request.csr, ttlSeconds: Number(call.request.validity_duration ?? 0), credential: bearer, requester: call.getPeer(), proxyId }).then(
+        (svid) => {
+          const md = new grpc.Metadata();
+          md.set(TRUST_BUNDLE_METADATA, Buffer.from(this.trustBundle().roots.join('\n')));
+          call.sendMetadata(md);
+          callback(null, { cert_chain: svid.chainPem });
+        },
         (err: unknown) => {
           if (err instanceof CredentialError) return fail(grpc.status.UNAUTHENTICATED, err.message);
           if (err instanceof IssueError) return fail(err.code === 'identity-mismatch' ? grpc.status.PERMISSION_DENIED : grpc.status.INVALID_ARGUMENT, err.message);

@@ -16,6 +16,14 @@ const VIA = ' via ';
 /** The credential a lineage started with (`join-token:<id>`), from a recorded credential. */
 export const rootCredential = (recorded: string): string => (recorded.includes(VIA) ? recorded.slice(recorded.indexOf(VIA) + VIA.length) : recorded);
 
+function signedBy(leaf: X509Certificate, issuerDer: ArrayBuffer): boolean {
+  try {
+    return leaf.verify(new X509Certificate(Buffer.from(issuerDer)).publicKey);
+  } catch {
+    return false; // another key type: not its issuer
+  }
+}
+
 export class SvidAuthenticator implements Authenticator {
   readonly kind = 'svid';
 
@@ -35,8 +43,13 @@ export class SvidAuthenticator implements Authenticator {
     } catch {
       throw refuse('the certificate does not parse');
     }
-    const issuer = new X509Certificate(Buffer.from(this.issuer().certificate.rawData));
-    if (leaf.ca || !leaf.verify(issuer.publicKey)) throw refuse('not a workload certificate issued by this CA');
+    // The issuing certificate, or one from the trust bundle: after a root switch, workloads still
+    // hold certificates from the previous root (kept in the bundle) and must renew with them. The
+    // record check below is what ties a leaf to this CA.
+    const { certificate, roots } = this.issuer();
+    if (leaf.ca || ![certificate, ...roots].some((c) => signedBy(leaf, c.rawData))) {
+      throw refuse('not a workload certificate issued by this CA');
+    }
     const now = Date.now();
     if (new Date(leaf.validFrom).getTime() > now || new Date(leaf.validTo).getTime() <= now) throw refuse(`certificate ${leaf.serialNumber} is not valid now (expired or not yet valid): use a join token`);
     if (!verifySvidSignature(leaf.publicKey, request.csrPem, decoded.signature)) throw refuse('the signature over the CSR does not verify with the certificate\'s key');

@@ -98,6 +98,15 @@ function printDoc(format: 'json' | 'yaml', doc: unknown): number {
   return EXIT.ok;
 }
 
+/** "in 23h59m", "in 4m", "EXPIRED 2m ago": how long a proxy's workload certificate has left. */
+export function certExpiry(notAfter: string, now: number): string {
+  const ms = new Date(notAfter).getTime() - now;
+  const mins = Math.floor(Math.abs(ms) / 60_000);
+  const d = Math.floor(mins / 1440), h = Math.floor((mins % 1440) / 60), m = mins % 60;
+  const span = d > 0 ? `${d}d${h}h` : h > 0 ? `${h}h${m}m` : `${m}m`;
+  return ms > 0 ? `in ${span}` : `EXPIRED ${span} ago`;
+}
+
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 3))).join('').trimEnd()).join('\n') + '\n';
@@ -275,8 +284,9 @@ const commands: Record<string, Handler> = {
       col(p, 'routes'),
       p.replica,
       p.convergedRevision ?? '-',
+      p.certificate ? certExpiry(p.certificate.notAfter, Date.now()) : '-',
     ]);
-    out(table([['NAME', 'NAMESPACE', 'WORKLOAD', 'CDS', 'LDS', 'EDS', 'RDS', 'REPLICA', 'VERSION'], ...rows]));
+    out(table([['NAME', 'NAMESPACE', 'WORKLOAD', 'CDS', 'LDS', 'EDS', 'RDS', 'REPLICA', 'VERSION', 'CERT EXPIRES'], ...rows]));
     return EXIT.ok;
   },
 

@@ -1,3 +1,4 @@
+import { TLS_MODE_LABEL } from '@tern/shared';
 import type { JsonObject } from '@tern/xds';
 import type { WorkloadRow } from '../store/snapshot.ts';
 import { labelsOf, selects } from '../policy/mesh-model.ts';
@@ -41,9 +42,9 @@ function endpointsOf(svc: ServiceModel, port: PortModel, subsetLabels: Record<st
       const labels = labelsOf(w.labels);
       if (subsetLabels && !selects(subsetLabels, labels)) continue;
       const p = workloadPort(w, port);
-      // Registry workloads run a sidecar unless they say otherwise with Istio's endpoint label.
-      const tlsLabel = labels['security.istio.io/tlsMode'];
-      const sidecar = (tlsLabel === undefined || tlsLabel === 'istio') && (acceptsMtls ? acceptsMtls(w, p) : true);
+      // Istio's rule: a workload runs a sidecar when it carries the label its injector sets (an app
+      // registered on its own port has none, and gets plain text).
+      const sidecar = labels[TLS_MODE_LABEL] === 'istio' && (acceptsMtls ? acceptsMtls(w, p) : true);
       for (const address of w.addresses) {
         out.push({ address, port: p, weight: undefined, locality: '', labels, workload: workloadMetadata(w, clusterId), sidecar });
       }
@@ -54,7 +55,7 @@ function endpointsOf(svc: ServiceModel, port: PortModel, subsetLabels: Record<st
       if (subsetLabels && !selects(subsetLabels, labels)) continue;
       if (!e.address || e.address.startsWith('unix://')) continue;
       const p = e.ports?.[port.name] ?? port.targetPort ?? port.number;
-      out.push({ address: e.address, port: p, weight: e.weight || undefined, locality: e.locality ?? '', labels, workload: undefined, sidecar: labels['security.istio.io/tlsMode'] === 'istio' });
+      out.push({ address: e.address, port: p, weight: e.weight || undefined, locality: e.locality ?? '', labels, workload: undefined, sidecar: labels[TLS_MODE_LABEL] === 'istio' });
     }
   }
   return out.sort((a, b) => cmpStr(`${a.locality}|${a.address}|${a.port}`, `${b.locality}|${b.address}|${b.port}`));

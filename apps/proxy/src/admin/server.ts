@@ -6,6 +6,7 @@ import type { ListenerManager } from '../dataplane/listeners.ts';
 import { configDump } from './config-dump.ts';
 import { renderStatsPrometheus, renderStatsText } from '../dataplane/resilience/stats.ts';
 import { retryStatsPrometheus, retryStatsText } from '../dataplane/retry.ts';
+import { listenerTlsStatsPrometheus, listenerTlsStatsText } from '../dataplane/listener-tls-stats.ts';
 import { rbacStatsPrometheus, rbacStatsText } from '../dataplane/rbac.ts';
 import type { IdentityStatus } from '../identity/agent.ts';
 import { certsJson, identityPrometheus, identityStatsText } from './certs.ts';
@@ -91,7 +92,7 @@ function handle(state: AdminState, req: http.IncomingMessage, res: http.ServerRe
       return send(res, 200, 'application/json', JSON.stringify(certsJson(state.identity?.()), null, 2) + '\n');
     case '/stats':
       // Envoy's text format for the cluster stats, after the Istio metrics.
-      return send(res, 200, 'text/plain', state.engine.metrics.render() + renderStatsText(state.engine) + retryStatsText(state.engine) + rbacStatsText(state.engine) + identityStatsText(state.identity?.()));
+      return send(res, 200, 'text/plain', state.engine.metrics.render() + renderStatsText(state.engine) + retryStatsText(state.engine) + rbacStatsText(state.engine) + listenerTlsStatsText(state.engine) + identityStatsText(state.identity?.()));
     case '/drain_listeners':
       if (method !== 'POST') return send(res, 405, 'text/plain', 'use POST\n');
       state.drain();
@@ -105,7 +106,7 @@ function handle(state: AdminState, req: http.IncomingMessage, res: http.ServerRe
 
 function prometheus(state: Pick<AdminState, 'engine' | 'identity'>, res: http.ServerResponse): void {
   const engine = state.engine;
-  send(res, 200, 'text/plain; version=0.0.4; charset=utf-8', engine.metrics.render() + renderStatsPrometheus(engine) + retryStatsPrometheus(engine) + rbacStatsPrometheus(engine) + identityPrometheus(state.identity?.()));
+  send(res, 200, 'text/plain; version=0.0.4; charset=utf-8', engine.metrics.render() + renderStatsPrometheus(engine) + retryStatsPrometheus(engine) + rbacStatsPrometheus(engine) + listenerTlsStatsPrometheus(engine) + identityPrometheus(state.identity?.()));
 }
 
 /** Envoy's /clusters: text `cluster::host::field::value` lines, or ?format=json. */

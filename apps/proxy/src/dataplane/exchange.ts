@@ -194,6 +194,7 @@ export class Exchange implements UpstreamUser, IdleStream {
     this.down = Down.Fast;
     this.fast = req;
     this.method = req.method;
+    if ((req.conn.socket as { encrypted?: boolean }).encrypted) this.scheme = 'https';
     const h = req.headers;
     this.setTarget(req.url, h.host);
     this.downBodyless = req.bodyless;

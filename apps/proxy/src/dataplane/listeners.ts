@@ -8,7 +8,8 @@ import type { Logger } from '../log.ts';
 import { HttpContext } from './context.ts';
 import type { Engine } from './engine.ts';
 import { Exchange } from './exchange.ts';
-import { sdsSecretsKey, serverTls, type ServerTls } from './tls.ts';
+import { admitTlsConnection, listenerTlsCounters, type ListenerTlsCounters } from './listener-tls-stats.ts';
+import { MissingSecretError, sdsSecretsKey, serverTls, type ServerTls } from './tls.ts';
 import { TcpContext } from './tcp.ts';
 import { FastConn, fastPathEnabled, startTimeoutSweep } from './h1-fast.ts';
 import { CONNTRACK_PATH, conntrackAvailable, connectionDestination, readOriginalDst, setDestination, type Destination } from './original-dst.ts';
@@ -40,24 +41,47 @@ interface ChainRuntime {
   tcp?: TcpContext;
   /** A never-listening tls.Server that terminates TLS for connections handed to it. */
   tlsServer?: tls.Server;
+  /** Why a TLS chain cannot terminate TLS yet: an SDS secret it names has not arrived. */
+  tlsPending?: string;
 }
 
-function makeTlsServer(rt: ChainRuntime, t: ServerTls): tls.Server {
+function makeTlsServer(rt: ChainRuntime, t: ServerTls, stats: ListenerTlsCounters): tls.Server {
   const server = tls.createServer({
     ...t.options,
     ALPNProtocols: rt.http ? t.alpn : t.alpn.filter((p) => p !== 'h2'),
     requestCert: t.requestCert,
-    rejectUnauthorized: t.requestCert,
+    // Judged in admitTlsConnection, to count why a client certificate was refused.
+    rejectUnauthorized: false,
     handshakeTimeout: 10000,
   });
   server.on('secureConnection', (ts: tls.TLSSocket) => {
     ts.on('error', noop);
+    if (!admitTlsConnection(stats, ts, t.requestCert)) {
+      ts.destroy();
+      return;
+    }
     if (rt.tcp) rt.tcp.handle(ts);
     else if (ts.alpnProtocol === 'h2') rt.http!.h2.emit('connection', ts);
-    else rt.http!.h1.emit('connection', ts);
+    else serveHttp1(rt.http!, ts);
   });
-  server.on('tlsClientError', noop);
+  server.on('tlsClientError', () => stats.connection_error++);
   return server;
+}
+
+/**
+ * HTTP/1.1 on a plain or a TLS socket: the raw-socket fast path (it hands upgrades etc. to node:http
+ * itself), or node:http when the fast path is off.
+ */
+function serveHttp1(h: NonNullable<ChainRuntime['http']>, socket: net.Socket): void {
+  if (!fastPathEnabled) {
+    h.h1.emit('connection', socket);
+    return;
+  }
+  if (h.sweep === undefined) {
+    const hcm = h.ctx.hcm;
+    h.sweep = startTimeoutSweep(h.fast, Math.min(hcm.requestHeadersTimeoutMs || 60000, hcm.requestTimeoutMs || Infinity), hcm.requestTimeoutMs ?? 0, hcm.idleTimeoutMs, () => (h.sweep = undefined));
+  }
+  new FastConn(socket, h.ctx, h.h1, h.fast);
 }
 
 /** One bound listener; its socket survives configuration updates that keep its address. */
@@ -90,13 +114,21 @@ class RunningListener {
     const build = (chain: FilterChain, i: string): ChainRuntime => {
       const rt: ChainRuntime = { chain };
       if (chain.transportSocket) {
-        rt.tls = serverTls(chain.transportSocket, snap, `listener ${config.name} filter_chains[${i}].transport_socket`);
         rt.tlsSecrets = sdsSecretsKey(chain.transportSocket, snap);
+        try {
+          rt.tls = serverTls(chain.transportSocket, snap, `listener ${config.name} filter_chains[${i}].transport_socket`);
+        } catch (err) {
+          // Only this chain waits (Envoy warms the whole listener): a PERMISSIVE listener keeps
+          // serving plain text while the workload certificate is on its way, or never comes.
+          if (!(err instanceof MissingSecretError)) throw err;
+          rt.tlsPending = err.message;
+          this.manager.log.warn({ listener: config.name, chain: i, err: err.message }, 'TLS filter chain waits for its secret: its connections are refused until it arrives (no workload identity yet? docs/proxy.md "Workload identity")');
+        }
       }
       const h = chain.handler;
       if (h.kind === 'http') rt.http = makeHttp(new HttpContext(engine, config, chain, h), rt);
       else rt.tcp = new TcpContext(engine, config, chain, h);
-      if (rt.tls) rt.tlsServer = makeTlsServer(rt, rt.tls);
+      if (rt.tls) rt.tlsServer = makeTlsServer(rt, rt.tls, this.tlsStats());
       this.runtimes.add(rt);
       this.byChain.set(chain, rt);
       return rt;
@@ -122,15 +154,24 @@ class RunningListener {
   refreshSecrets(snap: ProxySnapshot): void {
     for (const rt of this.byChain.values()) {
       const ts = rt.chain.transportSocket;
-      if (!ts || !rt.tlsServer) continue;
+      if (!ts) continue;
       const key = sdsSecretsKey(ts, snap);
       if (key === rt.tlsSecrets) continue;
       try {
         const next = serverTls(ts, snap, `listener ${this.config.name} transport_socket`);
-        rt.tlsServer.setSecureContext(next.options);
+        if (rt.tlsServer) rt.tlsServer.setSecureContext(next.options);
+        else {
+          rt.tlsServer = makeTlsServer(rt, next, this.tlsStats());
+          rt.tlsPending = undefined;
+          this.manager.log.info({ listener: this.config.name }, 'TLS filter chain: its secret arrived, serving TLS');
+        }
         rt.tls = next;
         rt.tlsSecrets = key;
       } catch (err) {
+        if (err instanceof MissingSecretError && !rt.tlsServer) {
+          rt.tlsSecrets = key;
+          continue;
+        }
         this.manager.log.error({ listener: this.config.name, err: (err as Error).message }, 'TLS secrets changed but do not build; keeping the previous certificate');
       }
     }
@@ -147,6 +188,12 @@ class RunningListener {
     setTimeout(() => {
       for (const rt of replaced) if (rt.http) closeIdle(rt.http);
     }, RETIRED_IDLE_GRACE_MS).unref();
+  }
+
+  /** This listener's downstream TLS counters (Envoy's `listener.<ip>_<port>.ssl.*`). */
+  private tlsStats(): ListenerTlsCounters {
+    const a = this.config.address;
+    return listenerTlsCounters(this.manager.engine, `${a.address}_${a.port}`);
   }
 
   private onConnection(socket: net.Socket): void {
@@ -233,6 +280,11 @@ class RunningListener {
       rt.tlsServer.emit('connection', socket);
       return;
     }
+    if (rt.tlsPending !== undefined) {
+      this.tlsStats().connection_error++;
+      socket.destroy();
+      return;
+    }
     if (rt.tcp) {
       rt.tcp.handle(socket);
       return;
@@ -241,14 +293,7 @@ class RunningListener {
     const codec = h.ctx.hcm.codecType;
     const h2 = codec === 'HTTP2' || (codec === 'AUTO' && first !== undefined && startsWithPreface(first));
     if (h2) h.h2.emit('connection', socket);
-    else if (fastPathEnabled) {
-      // Plaintext HTTP/1.1: the raw-socket fast path (it hands upgrades etc. to h.h1 itself).
-      if (h.sweep === undefined) {
-        const hcm = h.ctx.hcm;
-        h.sweep = startTimeoutSweep(h.fast, Math.min(hcm.requestHeadersTimeoutMs || 60000, hcm.requestTimeoutMs || Infinity), hcm.requestTimeoutMs ?? 0, hcm.idleTimeoutMs, () => (h.sweep = undefined));
-      }
-      new FastConn(socket, h.ctx, h.h1, h.fast);
-    } else h.h1.emit('connection', socket);
+    else serveHttp1(h, socket);
   }
 
   setDraining(): void {

@@ -2,6 +2,11 @@ import fs from 'node:fs';
 import tls from 'node:tls';
 import type { Json, JsonObject, ProxySnapshot } from '../config/model.ts';
 
+/** An SDS secret a TLS context names has not arrived (e.g. the workload identity is not issued yet). */
+export class MissingSecretError extends Error {
+  override readonly name = 'MissingSecretError';
+}
+
 /** The parts of a DownstreamTlsContext the data plane applies. */
 export interface ServerTls {
   /** Certificate, key and CA for tls.createServer / createSecureContext. */
@@ -24,7 +29,7 @@ export function serverTls(transportSocket: JsonObject, snap: ProxySnapshot, wher
     const name = String((sds as JsonObject).name ?? '');
     const secret = snap.secrets.get(name);
     const tc = secret && isObj(secret.tls_certificate) ? (secret.tls_certificate as JsonObject) : undefined;
-    if (!tc) throw new Error(`${where}.common_tls_context.tls_certificate_sds_secret_configs[${i}]: secret "${name}" with a tls_certificate is not known`);
+    if (!tc) throw new MissingSecretError(`${where}.common_tls_context.tls_certificate_sds_secret_configs[${i}]: secret "${name}" with a tls_certificate is not known`);
     certs.push(certPair(tc, `secret ${name}.tls_certificate`));
   }
   if (certs.length === 0) throw new Error(`${where}.common_tls_context: a TLS listener needs tls_certificates or tls_certificate_sds_secret_configs`);
@@ -36,7 +41,7 @@ export function serverTls(transportSocket: JsonObject, snap: ProxySnapshot, wher
     const name = String((vcs as JsonObject).name ?? '');
     const s = snap.secrets.get(name);
     const v = s && isObj(s.validation_context) ? (s.validation_context as JsonObject) : undefined;
-    if (!v || !isObj(v.trusted_ca)) throw new Error(`${where}.common_tls_context.validation_context_sds_secret_config: secret "${name}" with a validation_context.trusted_ca is not known`);
+    if (!v || !isObj(v.trusted_ca)) throw new MissingSecretError(`${where}.common_tls_context.validation_context_sds_secret_config: secret "${name}" with a validation_context.trusted_ca is not known`);
     ca = dataSource(v.trusted_ca as JsonObject, `secret ${name}.validation_context.trusted_ca`);
   }
   const options: tls.SecureContextOptions = {

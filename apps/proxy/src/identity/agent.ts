@@ -1,7 +1,7 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
-import { createIstioCertificateClient, encodeSvidCredential, type IstioCertificateClient, type JsonObject } from '@tern/xds';
+import { createIstioCertificateClient, encodeSvidCredential, PROXY_ID_METADATA, TRUST_BUNDLE_METADATA, type IstioCertificateClient, type JsonObject } from '@tern/xds';
 import type { Logger } from '../log.ts';
 import type { IdentityConfig } from './config.ts';
 import { createKeyAndCsr } from './csr.ts';
@@ -101,6 +101,12 @@ export function checkIssuedChain(chainPem: readonly string[], keyPem: string, ex
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/** What a CreateCertificate call returned: the chain (leaf first) and, from Tern's CA, its trust bundle. */
+interface Issued {
+  chain: string[];
+  bundle: string[] | undefined;
+}
+
 export class IdentityAgent {
   readonly #o: IdentityAgentOptions;
   readonly #now: () => number;
@@ -181,14 +187,17 @@ export class IdentityAgent {
     const c = this.#o.config;
     try {
       const { keyPem, csrPem } = await createKeyAndCsr(c.spiffeId);
-      const chainPem = await this.#obtain(csrPem);
+      const { chain: chainPem, bundle } = await this.#obtain(csrPem);
       const { leaf, spiffeId } = checkIssuedChain(chainPem, keyPem, c.spiffeId);
       const receivedAt = new Date(this.#now());
       const cert: WorkloadCert = { keyPem, chainPem, serial: leaf.serialNumber, spiffeId, notBefore: new Date(leaf.validFrom), notAfter: new Date(leaf.validTo), receivedAt };
       if (this.#closed) return;
       const previous = this.#cert;
       this.#cert = cert;
-      this.#roots = mergeRoots(this.#roots, chainPem.length > 1 ? [chainPem[chainPem.length - 1]!] : [], receivedAt);
+      const chainRoot = chainPem.length > 1 ? [chainPem[chainPem.length - 1]!] : [];
+      // A bundle from the CA is the whole truth (a root it dropped is no longer trusted); without
+      // one, every root seen stays trusted until it expires.
+      this.#roots = bundle ? mergeRoots([], [...bundle, ...chainRoot], receivedAt) : mergeRoots(this.#roots, chainRoot, receivedAt);
       this.#failures = 0;
       this.#lastError = undefined;
       this.#issued++;
@@ -241,22 +250,22 @@ export class IdentityAgent {
    * the CSR made with its key), so a single-use join token is enough; falls back to the join token
    * when that is refused (a CA without certificate renewal, or a certificate it no longer honours).
    */
-  async #obtain(csrPem: string): Promise<string[]> {
+  async #obtain(csrPem: string): Promise<Issued> {
     const cur = this.#cert;
     if (cur && cur.notAfter.getTime() > this.#now()) {
       const leafDer = new X509Certificate(cur.chainPem[0]!).raw;
       try {
-        const chain = await this.#call(csrPem, encodeSvidCredential(leafDer, cur.keyPem, csrPem), 'certificate');
+        const issued = await this.#call(csrPem, encodeSvidCredential(leafDer, cur.keyPem, csrPem), 'certificate');
         this.#lastCredential = 'certificate';
-        return chain;
+        return issued;
       } catch (err) {
         if (!(err instanceof CallError) || err.code !== grpc.status.UNAUTHENTICATED) throw err;
         this.#o.log.warn({ err: err.message }, 'renewal with the current certificate refused; trying the join token');
       }
     }
-    const chain = await this.#call(csrPem, await this.#token(), 'join token');
+    const issued = await this.#call(csrPem, await this.#token(), 'join token');
     this.#lastCredential = 'join-token';
-    return chain;
+    return issued;
   }
 
   async #token(): Promise<string> {
@@ -274,18 +283,27 @@ export class IdentityAgent {
     return token;
   }
 
-  #call(csr: string, credential: string, what: string): Promise<string[]> {
+  #call(csr: string, credential: string, what: string): Promise<Issued> {
     const c = this.#o.config;
     const md = new grpc.Metadata();
     md.set('authorization', `Bearer ${credential}`);
+    if (c.proxyId) md.set(PROXY_ID_METADATA, c.proxyId);
     return new Promise((resolve, reject) => {
-      this.#client.CreateCertificate({ csr, validity_duration: c.ttlSeconds }, md, { deadline: Date.now() + 10_000 }, (err, res) => {
+      let bundle: string[] | undefined;
+      const call = this.#client.CreateCertificate({ csr, validity_duration: c.ttlSeconds }, md, { deadline: Date.now() + 10_000 }, (err, res) => {
         if (err) {
           const code = grpc.status[err.code] ?? String(err.code);
           const hint = err.code === grpc.status.UNAUTHENTICATED && what === 'join token' && this.#issued > 0 ? ' (the certificate expired before it could be renewed with itself, so the join token was needed again: docs/proxy.md "Workload identity")' : '';
           return reject(new CallError(err.code, `CA at ${c.caAddress} refused CreateCertificate (${what}): ${code}: ${err.details || err.message}${hint}`));
         }
-        resolve(res?.cert_chain ?? []);
+        resolve({ chain: res?.cert_chain ?? [], bundle });
+      });
+      // Tern's CA sends its whole trust bundle (the roots it issues from plus those an operator
+      // added for a rotation) as response metadata; Istio's CA does not, and then only the chain's
+      // root is learnt.
+      call.on('metadata', (m: grpc.Metadata) => {
+        const v = m.get(TRUST_BUNDLE_METADATA)[0];
+        if (Buffer.isBuffer(v)) bundle = v.toString('utf8').match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? undefined;
       });
     });
   }

@@ -25,6 +25,8 @@ export interface IdentityConfig {
   /** Write cert-chain.pem, key.pem, root-cert.pem here on every rotation. */
   outputDir: string | undefined;
   renew: RenewPolicy;
+  /** The xDS node id, sent to the CA (`tern-proxy-id`) so the API can show certificate expiry per proxy. */
+  proxyId: string | undefined;
 }
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v.trim() !== '' ? v.trim() : undefined);
@@ -40,7 +42,7 @@ function num(name: string, v: string | undefined, check: (n: number) => boolean,
  * The identity configuration, or undefined when no credential is configured (the proxy then runs
  * without a workload certificate, as before). Throws IdentityConfigError on bad values.
  */
-export function resolveIdentityConfig(o: { metadata: JsonObject; env: NodeJS.ProcessEnv; caAddress: string | undefined; caTls: boolean; outputDir?: string | undefined }): IdentityConfig | undefined {
+export function resolveIdentityConfig(o: { metadata: JsonObject; nodeId?: string | undefined; env: NodeJS.ProcessEnv; caAddress: string | undefined; caTls: boolean; outputDir?: string | undefined }): IdentityConfig | undefined {
   const { metadata: md, env } = o;
   let token: TokenSource | undefined;
   if (str(env.TERN_JOIN_TOKEN)) token = { kind: 'env', name: 'TERN_JOIN_TOKEN', value: str(env.TERN_JOIN_TOKEN)! };
@@ -65,5 +67,6 @@ export function resolveIdentityConfig(o: { metadata: JsonObject; env: NodeJS.Pro
     ttlSeconds,
     outputDir: o.outputDir ?? str(env.TERN_CERT_OUTPUT_DIR) ?? str(md.CERT_OUTPUT_DIR),
     renew: { ...DEFAULT_RENEW, ...(fraction !== undefined ? { fraction } : {}) },
+    proxyId: str(o.nodeId),
   };
 }

@@ -103,6 +103,12 @@ const CATALOGUE = [
     level: 'warning',
     description: 'A PeerAuthentication or AuthorizationPolicy selector matches no workload in its namespace (Istio IST0127).',
   },
+  {
+    code: 'TRN0305',
+    name: 'StrictWorkloadWithoutSidecarLabel',
+    level: 'warning',
+    description: 'A STRICT PeerAuthentication decides the mode of workloads that are not labelled security.istio.io/tlsMode: istio: clients send them plain text (auto mTLS), which STRICT refuses.',
+  },
 ] as const satisfies ReadonlyArray<AnalyzerInfo>;
 
 /** The codes a check may report; a typo in a check is a compile error. */

@@ -1,3 +1,4 @@
+import { TLS_MODE_LABEL } from '@tern/shared';
 import {
   arr,
   formatLabels,
@@ -10,12 +11,14 @@ import {
 import type { ClientTLSView, DestinationRuleSpecView, PeerAuthenticationSpecView, Res, SubsetView, TrafficPolicyView } from './model.ts';
 
 // Security checks: TRN0301 DestinationRule TLS vs STRICT PeerAuthentication, TRN0302 / TRN0303
-// AuthorizationPolicy sources naming nothing, TRN0304 selectors matching no workload.
+// AuthorizationPolicy sources naming nothing, TRN0304 selectors matching no workload, TRN0305 STRICT
+// for workloads that clients do not know to run a sidecar.
 
 export function checkSecurity(mesh: MeshIndex, rep: Reporter): void {
   checkMtlsConflicts(mesh, rep);
   checkAuthorizationSources(mesh, rep);
   checkSelectors(mesh, rep);
+  checkStrictWithoutSidecar(mesh, rep);
 }
 
 // --- TRN0301 --------------------------------------------------------------------------------
@@ -236,5 +239,34 @@ function checkSelectors(mesh: MeshIndex, rep: Reporter): void {
     // Policies attached by targetRef(s) (gateways, waypoints) do not select workloads by label.
     if (ap.spec.targetRef !== undefined || (Array.isArray(ap.spec.targetRefs) && ap.spec.targetRefs.length > 0)) continue;
     check(ap);
+  }
+}
+
+// --- TRN0305 --------------------------------------------------------------------------------
+
+/**
+ * Auto mTLS sends mutual TLS only to endpoints labelled `security.istio.io/tlsMode: istio` (what
+ * Istio's injector sets). A workload without it gets plain text from every client; if the policy
+ * that decides its mode is STRICT, its sidecar refuses all of them. Reported on that policy, once,
+ * naming the first few workloads.
+ */
+function checkStrictWithoutSidecar(mesh: MeshIndex, rep: Reporter): void {
+  if (mesh.peerAuthentications.length === 0) return;
+  const unlabelled = new Map<Res<PeerAuthenticationSpecView>, string[]>();
+  for (const w of mesh.workloads) {
+    const labels = labelsOf(w.labels);
+    if (labels[TLS_MODE_LABEL] === 'istio') continue;
+    const pm = mesh.effectivePeerMode(w.namespace, labels, undefined);
+    if (pm.mode !== 'STRICT' || !pm.policy) continue;
+    (unlabelled.get(pm.policy) ?? unlabelled.set(pm.policy, []).get(pm.policy)!).push(`${w.namespace}/${w.name}`);
+  }
+  for (const [policy, names] of unlabelled) {
+    const shown = names.slice(0, 3).join(', ') + (names.length > 3 ? ` and ${names.length - 3} more` : '');
+    rep.report(
+      'TRN0305',
+      policy,
+      'spec.mtls.mode',
+      `STRICT applies to ${names.length} workload(s) not labelled security.istio.io/tlsMode: istio (${shown}): clients send them plain text, which STRICT refuses; label the workloads that run a Tern sidecar`,
+    );
   }
 }

@@ -35,6 +35,7 @@ const certificateOutput = z.object({
   issuedAt: z.string(),
   credential: z.string(),
   requester: z.string().nullable(),
+  proxyId: z.string().nullable().describe('The xDS node id of the sidecar that asked, when it said'),
 });
 
 export const caRouter = router({

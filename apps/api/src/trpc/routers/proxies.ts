@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { namespaceName, proxyStatusViewSchema } from '@tern/shared';
+import { namespaceName, proxyStatusViewSchema, type ProxyStatusView } from '@tern/shared';
+import type { CaService } from '../../ca/service.ts';
 import { router, viewerProcedure } from '../trpc.ts';
 
 // xDS proxies: who is connected (to any replica), their sync status, what they were sent, and how
@@ -21,13 +22,19 @@ const convergenceSchema = z.object({
 const proxyId = z.string().min(1).max(512).describe('The xDS node id');
 const resourceType = z.enum(['clusters', 'listeners', 'routes', 'endpoints']);
 
+/** Certificate expiry per proxy: the CA's newest certificate for each node id. */
+async function withCertificates(ca: CaService, proxies: ProxyStatusView[]): Promise<ProxyStatusView[]> {
+  const certs = await ca.latestByProxy(proxies.map((p) => p.id));
+  return proxies.map((p) => ({ ...p, certificate: certs.get(p.id) ?? null }));
+}
+
 export const proxiesRouter = router({
   list: viewerProcedure
     .meta({ openapi: { method: 'GET', path: '/proxies', tags: ['proxies'], summary: 'xDS proxies connected to any replica, with their sync status' } })
     .input(z.object({ namespace: namespaceName.optional() }))
     .output(z.object({ proxies: z.array(proxyStatusViewSchema), replica: z.string(), meshRevision: z.string() }))
     .query(async ({ ctx, input }) => ({
-      proxies: await ctx.app.xds.listProxies(input.namespace),
+      proxies: await withCertificates(ctx.app.ca, await ctx.app.xds.listProxies(input.namespace)),
       replica: ctx.app.config.replicaId,
       meshRevision: ctx.app.xds.mesh.meshRevision,
     })),
@@ -36,7 +43,7 @@ export const proxiesRouter = router({
     .meta({ openapi: { method: 'GET', path: '/proxies/{id}', tags: ['proxies'], summary: 'One proxy’s sync status' } })
     .input(z.object({ id: proxyId }))
     .output(proxyStatusViewSchema)
-    .query(({ ctx, input }) => ctx.app.xds.getProxy(input.id)),
+    .query(async ({ ctx, input }) => (await withCertificates(ctx.app.ca, [await ctx.app.xds.getProxy(input.id)]))[0]!),
 
   config: viewerProcedure
     .meta({
