@@ -10,7 +10,7 @@ import { startTestApi, type TestApi } from '../apps/api/test/helpers.ts';
 import { eventually } from '../apps/api/test/xds-fixtures.ts';
 import { x509 } from '../apps/api/src/ca/x509.ts';
 import { testRoot, testSvid, type TestCa as Ca, type TestLeaf as Leaf } from './lib/pki.ts';
-import { freePort, httpGet, joinToken, startApp, startSidecar, type Sidecar } from './lib/sidecar.ts';
+import { freePort, httpGet, joinToken, registerWorkload, type Sidecar, startApp, startSidecar, strictMtls } from './lib/sidecar.ts';
 
 // What a STRICT mTLS sidecar refuses, end to end. The control plane issues from a root CA this test
 // made (TERN_CA_CERT_FILE / TERN_CA_KEY_FILE: "bring your own CA"), so the test can mint client
@@ -128,16 +128,9 @@ before(async () => {
   ports.reviewsInbound = await freePort();
   const ok = (r: { status: number; body: unknown }) => assert.equal(r.status, 200, JSON.stringify(r.body));
   ok(await api.rest('PUT', '/api/v1/registry/services/default/reviews', { namespace: 'default', name: 'reviews', ports: [{ number: 9080, protocol: 'HTTP', name: 'http' }] }));
-  ok(await api.rest('PUT', '/api/v1/registry/workloads/default/reviews-v1', { namespace: 'default', name: 'reviews-v1', serviceAccount: 'reviews', labels: { app: 'reviews', version: 'v1', 'security.istio.io/tlsMode': 'istio' }, addresses: ['127.0.0.1'], ports: { '9080': ports.reviewsInbound } }));
-  ok(await api.rest('PUT', '/api/v1/registry/workloads/default/productpage-v1', { namespace: 'default', name: 'productpage-v1', serviceAccount: 'productpage', labels: { app: 'productpage', version: 'v1', 'security.istio.io/tlsMode': 'istio' }, addresses: ['127.0.0.1'] }));
-  ok(await api.rest('POST', '/api/v1/apply', {
-    yaml: `apiVersion: security.istio.io/v1
-kind: PeerAuthentication
-metadata: { name: default, namespace: default }
-spec:
-  mtls: { mode: STRICT }
-`,
-  }));
+  await registerWorkload(api, { name: 'reviews-v1', serviceAccount: 'reviews', labels: { app: 'reviews', version: 'v1' }, ports: { '9080': ports.reviewsInbound } });
+  await registerWorkload(api, { name: 'productpage-v1', serviceAccount: 'productpage', labels: { app: 'productpage', version: 'v1' } });
+  await strictMtls(api);
   // The control plane really issues from this root.
   const bundle = (await api.rest('GET', '/api/v1/ca')).body;
   assert.deepEqual((bundle.roots as string[]).map((p) => new x509.X509Certificate(p).serialNumber), [meshCa.cert.serialNumber], JSON.stringify(bundle));

@@ -11,7 +11,7 @@ import tls from 'node:tls';
 import { startTestApi, type TestApi } from '../apps/api/test/helpers.ts';
 import { eventually } from '../apps/api/test/xds-fixtures.ts';
 import { testRoot, testSvid, type TestCa as Ca, type TestLeaf as Leaf } from './lib/pki.ts';
-import { freePort, httpGet, joinToken, startApp, startSidecar, type Sidecar } from './lib/sidecar.ts';
+import { freePort, httpGet, joinToken, registerWorkload, type Sidecar, startApp, startSidecar, strictMtls } from './lib/sidecar.ts';
 
 // Certificate rotation under steady load loses no request. productpage's sidecar calls reviews'
 // sidecar over mutual TLS (STRICT), both with 60 s certificates renewed at 5 % of their life
@@ -75,17 +75,10 @@ before(async () => {
   const ok = (r: { status: number; body: unknown }) => assert.equal(r.status, 200, JSON.stringify(r.body));
   ok(await api.rest('PUT', '/api/v1/registry/services/default/reviews', { namespace: 'default', name: 'reviews', ports: [{ number: 9080, protocol: 'HTTP', name: 'http' }] }));
   ok(await api.rest('PUT', '/api/v1/registry/services/default/echo', { namespace: 'default', name: 'echo', ports: [{ number: 9080, protocol: 'HTTP', name: 'http' }] }));
-  ok(await api.rest('PUT', '/api/v1/registry/workloads/default/reviews-v1', { namespace: 'default', name: 'reviews-v1', serviceAccount: 'reviews', labels: { app: 'reviews', version: 'v1', 'security.istio.io/tlsMode': 'istio' }, addresses: ['127.0.0.1'], ports: { '9080': ports.reviewsInbound } }));
-  ok(await api.rest('PUT', '/api/v1/registry/workloads/default/echo-v1', { namespace: 'default', name: 'echo-v1', serviceAccount: 'echo', labels: { app: 'echo', version: 'v1', 'security.istio.io/tlsMode': 'istio' }, addresses: ['127.0.0.1'], ports: { '9080': echoPort } }));
-  ok(await api.rest('PUT', '/api/v1/registry/workloads/default/productpage-v1', { namespace: 'default', name: 'productpage-v1', serviceAccount: 'productpage', labels: { app: 'productpage', version: 'v1', 'security.istio.io/tlsMode': 'istio' }, addresses: ['127.0.0.1'] }));
-  ok(await api.rest('POST', '/api/v1/apply', {
-    yaml: `apiVersion: security.istio.io/v1
-kind: PeerAuthentication
-metadata: { name: default, namespace: default }
-spec:
-  mtls: { mode: STRICT }
-`,
-  }));
+  await registerWorkload(api, { name: 'reviews-v1', serviceAccount: 'reviews', labels: { app: 'reviews', version: 'v1' }, ports: { '9080': ports.reviewsInbound } });
+  await registerWorkload(api, { name: 'echo-v1', serviceAccount: 'echo', labels: { app: 'echo', version: 'v1' }, ports: { '9080': echoPort } });
+  await registerWorkload(api, { name: 'productpage-v1', serviceAccount: 'productpage', labels: { app: 'productpage', version: 'v1' } });
+  await strictMtls(api);
   const short = { TERN_IDENTITY_TTL_SECONDS: '60', TERN_IDENTITY_RENEW_FRACTION: '0.05' };
   const [reviewsToken, productpageToken] = [await joinToken(api, 'default', 'reviews'), await joinToken(api, 'default', 'productpage')];
   // allSettled: a sidecar that started is stopped by after() even when the other one failed.

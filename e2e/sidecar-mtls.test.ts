@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { startTestApi, type TestApi } from '../apps/api/test/helpers.ts';
 import { eventually } from '../apps/api/test/xds-fixtures.ts';
-import { freePort, httpGet, joinToken, startApp, startSidecar, type Sidecar } from './lib/sidecar.ts';
+import { freePort, httpGet, joinToken, registerWorkload, type Sidecar, startApp, startSidecar, strictMtls } from './lib/sidecar.ts';
 
 // Mutual TLS between two real sidecars: a control plane compiling mTLS (TERN_MTLS / Config.mtls),
 // each `tern-proxy` with its own join token and workload certificate, STRICT PeerAuthentication in
@@ -28,16 +28,9 @@ before(async () => {
   app = started.server;
   const ok = (r: { status: number; body: unknown }) => assert.equal(r.status, 200, JSON.stringify(r.body));
   ok(await api.rest('PUT', '/api/v1/registry/services/default/reviews', { namespace: 'default', name: 'reviews', ports: [{ number: 9080, protocol: 'HTTP', name: 'http' }] }));
-  ok(await api.rest('PUT', '/api/v1/registry/workloads/default/reviews-v1', { namespace: 'default', name: 'reviews-v1', serviceAccount: 'reviews', labels: { app: 'reviews', version: 'v1', 'security.istio.io/tlsMode': 'istio' }, addresses: ['127.0.0.1'], ports: { '9080': reviewsInboundPort } }));
-  ok(await api.rest('PUT', '/api/v1/registry/workloads/default/productpage-v1', { namespace: 'default', name: 'productpage-v1', serviceAccount: 'productpage', labels: { app: 'productpage', version: 'v1', 'security.istio.io/tlsMode': 'istio' }, addresses: ['127.0.0.1'] }));
-  ok(await api.rest('POST', '/api/v1/apply', {
-    yaml: `apiVersion: security.istio.io/v1
-kind: PeerAuthentication
-metadata: { name: default, namespace: default }
-spec:
-  mtls: { mode: STRICT }
-`,
-  }));
+  await registerWorkload(api, { name: 'reviews-v1', serviceAccount: 'reviews', labels: { app: 'reviews', version: 'v1' }, ports: { '9080': reviewsInboundPort } });
+  await registerWorkload(api, { name: 'productpage-v1', serviceAccount: 'productpage', labels: { app: 'productpage', version: 'v1' } });
+  await strictMtls(api);
   const [reviewsToken, productpageToken] = [await joinToken(api, 'default', 'reviews'), await joinToken(api, 'default', 'productpage')];
   const [reviews, productpage] = await Promise.all([
     startSidecar({

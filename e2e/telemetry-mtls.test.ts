@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { startTestApi, type TestApi } from '../apps/api/test/helpers.ts';
 import { eventually } from '../apps/api/test/xds-fixtures.ts';
-import { freePort, httpGet, joinToken, startApp, startSidecar, type Sidecar } from './lib/sidecar.ts';
+import { freePort, httpGet, joinToken, registerWorkload, type Sidecar, startApp, startSidecar } from './lib/sidecar.ts';
 
 // mTLS in telemetry end to end: a control plane compiling mTLS, reviews-v1's sidecar (PERMISSIVE,
 // its own certificate) in front of the app, productpage-v1's sidecar (its own certificate) calling
@@ -38,9 +38,9 @@ before(async () => {
   app = started.server;
   const ok = (r: { status: number; body: unknown }) => assert.equal(r.status, 200, JSON.stringify(r.body));
   ok(await api.rest('PUT', '/api/v1/registry/services/default/reviews', { namespace: 'default', name: 'reviews', ports: [{ number: 9080, protocol: 'HTTP', name: 'http' }] }));
-  ok(await api.rest('PUT', '/api/v1/registry/workloads/default/reviews-v1', { namespace: 'default', name: 'reviews-v1', serviceAccount: 'reviews', labels: { app: 'reviews', version: 'v1', 'security.istio.io/tlsMode': 'istio' }, addresses: ['127.0.0.1'], ports: { '9080': ports.reviewsInbound } }));
-  ok(await api.rest('PUT', '/api/v1/registry/workloads/default/productpage-v1', { namespace: 'default', name: 'productpage-v1', serviceAccount: 'productpage', labels: { app: 'productpage', version: 'v1', 'security.istio.io/tlsMode': 'istio' }, addresses: ['127.0.0.1'] }));
-  ok(await api.rest('PUT', '/api/v1/registry/workloads/other/ratings-v1', { namespace: 'other', name: 'ratings-v1', serviceAccount: 'ratings', labels: { app: 'ratings', version: 'v1', 'security.istio.io/tlsMode': 'istio' }, addresses: ['127.0.0.1'] }));
+  await registerWorkload(api, { name: 'reviews-v1', serviceAccount: 'reviews', labels: { app: 'reviews', version: 'v1' }, ports: { '9080': ports.reviewsInbound } });
+  await registerWorkload(api, { name: 'productpage-v1', serviceAccount: 'productpage', labels: { app: 'productpage', version: 'v1' } });
+  await registerWorkload(api, { namespace: 'other', name: 'ratings-v1', serviceAccount: 'ratings', labels: { app: 'ratings', version: 'v1' } });
   // No retries: every request is one attempt at the destination. ratings' namespace turns TLS off
   // towards reviews with a DestinationRule only it sees (exported to its own namespace: exported
   // everywhere, it would be productpage's rule too); reviews stays PERMISSIVE.

@@ -144,3 +144,22 @@ export async function joinToken(api: { rest(method: string, p: string, body?: un
   if (r.status !== 200) throw new Error(`join token for ${namespace}/${serviceAccount}: ${r.status} ${JSON.stringify(r.body)}`);
   return r.body.token as string;
 }
+
+type RestApi = { rest(method: string, p: string, body?: unknown): Promise<{ status: number; body: any }> };
+
+/**
+ * Registers a workload in the registry, labelled as running a Tern sidecar unless `sidecar: false`
+ * (Istio's `security.istio.io/tlsMode: istio`: auto mTLS sends only such workloads mutual TLS).
+ */
+export async function registerWorkload(api: RestApi, w: { namespace?: string; name: string; serviceAccount: string; labels: Record<string, string>; ports?: Record<string, number>; sidecar?: boolean }): Promise<void> {
+  const namespace = w.namespace ?? 'default';
+  const labels = w.sidecar === false ? w.labels : { ...w.labels, 'security.istio.io/tlsMode': 'istio' };
+  const r = await api.rest('PUT', `/api/v1/registry/workloads/${namespace}/${w.name}`, { namespace, name: w.name, serviceAccount: w.serviceAccount, labels, addresses: ['127.0.0.1'], ...(w.ports ? { ports: w.ports } : {}) });
+  if (r.status !== 200) throw new Error(`workload ${namespace}/${w.name}: ${r.status} ${JSON.stringify(r.body)}`);
+}
+
+/** A namespace-wide STRICT PeerAuthentication (`default` in `namespace`), applied through the API. */
+export async function strictMtls(api: RestApi, namespace = 'default'): Promise<void> {
+  const r = await api.rest('POST', '/api/v1/apply', { yaml: `apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: { name: default, namespace: ${namespace} }\nspec:\n  mtls: { mode: STRICT }\n` });
+  if (r.status !== 200) throw new Error(`STRICT PeerAuthentication in ${namespace}: ${r.status} ${JSON.stringify(r.body)}`);
+}
