@@ -12,6 +12,8 @@ import { XdsServer, type XdsCompiler } from './xds/server.ts';
 import { prepareMesh, proxyIdentityFromNode } from './compile/index.ts';
 import { TelemetryService } from './telemetry/service.ts';
 import { CaService } from './ca/service.ts';
+import { kubeTokenReviewer } from './ca/token-review-authenticator.ts';
+import { loadKubeConfig } from './kube/kubeconfig.ts';
 
 // The composition root: one place that builds the control plane's parts from its config.
 
@@ -55,6 +57,7 @@ export async function createApp(config: Config): Promise<App> {
       keyFile: config.caKeyFile,
       chainFile: config.caChainFile,
       trustBundleFile: config.caTrustBundleFile,
+      tokenReview: config.caTokenReview ? { reviewer: kubeTokenReviewer(loadKubeConfig(config.kubeconfig)), audience: config.caTokenAudience } : undefined,
       sharedDatabase: Boolean(config.databaseUrl),
     });
   } catch (err) {

@@ -50,6 +50,12 @@ export interface Config {
   caChainFile: string | undefined;
   /** More roots to trust (TERN_CA_TRUST_BUNDLE_FILE), for a root rotation. */
   caTrustBundleFile: string | undefined;
+  /** Accept Kubernetes service-account tokens at the CA (TokenReview); TERN_CA_TOKEN_REVIEW, on in a cluster by default. */
+  caTokenReview: boolean;
+  /** The audience those tokens must be for (TERN_CA_TOKEN_AUDIENCE). */
+  caTokenAudience: string;
+  /** The kubeconfig to reach the API server with (KUBECONFIG; in a pod: its service account). */
+  kubeconfig: string | undefined;
 }
 
 function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0): number {
@@ -106,6 +112,9 @@ function caConfig(env: NodeJS.ProcessEnv) {
   if (Boolean(caCertFile) !== Boolean(caKeyFile)) throw new Error('TERN_CA_CERT_FILE and TERN_CA_KEY_FILE must be set together');
   const caChainFile = file('TERN_CA_CHAIN_FILE');
   if (caChainFile && !caCertFile) throw new Error('TERN_CA_CHAIN_FILE needs TERN_CA_CERT_FILE and TERN_CA_KEY_FILE');
+  const reviewRaw = env.TERN_CA_TOKEN_REVIEW?.trim().toLowerCase() ?? '';
+  if (!['', 'true', 'false', '1', '0'].includes(reviewRaw)) throw new Error(`TERN_CA_TOKEN_REVIEW must be true or false, got "${env.TERN_CA_TOKEN_REVIEW}"`);
+  const caTokenReview = reviewRaw === '' ? Boolean(env.KUBERNETES_SERVICE_HOST) : reviewRaw === 'true' || reviewRaw === '1';
   const mtlsRaw = env.TERN_MTLS?.trim().toLowerCase() ?? '';
   if (!['', 'true', 'false', '1', '0'].includes(mtlsRaw)) throw new Error(`TERN_MTLS must be true or false, got "${env.TERN_MTLS}"`);
   return {
@@ -120,5 +129,8 @@ function caConfig(env: NodeJS.ProcessEnv) {
     caKeyFile,
     caChainFile,
     caTrustBundleFile: file('TERN_CA_TRUST_BUNDLE_FILE'),
+    caTokenReview,
+    caTokenAudience: env.TERN_CA_TOKEN_AUDIENCE?.trim() || 'tern-ca',
+    kubeconfig: file('KUBECONFIG'),
   };
 }

@@ -7,10 +7,12 @@ import { logger } from '../log.ts';
 import { authenticateCaller, CredentialError, type Authenticator } from './authenticator.ts';
 import { issuerFromFiles, withTrustedRoots, type CaIssuer } from './issuer.ts';
 import { IssueError, issueSvid, type IssuedSvid, type TtlPolicy } from './issue.ts';
+import { issueServingCertificate, type ServingCertificate } from './serving-cert.ts';
 import { JoinTokenStore } from './join-tokens.ts';
 import { loadKek } from './kek.ts';
 import { loadOrCreateRoot } from './store.ts';
 import { SvidAuthenticator } from './svid-authenticator.ts';
+import { TokenReviewAuthenticator, TokenReviewUnavailableError, type TokenReviewer } from './token-review-authenticator.ts';
 
 // The control plane's certificate authority: loads (or creates) the issuer at start, issues
 // workload certificates to authenticated callers over gRPC, and answers the API's questions
@@ -28,6 +30,8 @@ export interface CaOptions {
   chainFile?: string | undefined;
   /** More roots to trust (TERN_CA_TRUST_BUNDLE_FILE): the next root before a rotation, the previous one after. */
   trustBundleFile?: string | undefined;
+  /** Kubernetes service-account tokens (TokenReview), asked after join tokens and renewals. */
+  tokenReview?: { reviewer: TokenReviewer; audience: string } | undefined;
   /** Several replicas may share the database (PostgreSQL): a generated KEK would differ per host. */
   sharedDatabase: boolean;
 }
@@ -77,6 +81,7 @@ export class CaService {
   ) {
     this.joinTokens = new JoinTokenStore(prisma);
     this.authenticators = [this.joinTokens, new SvidAuthenticator(prisma, () => this.issuer)];
+    if (opts.tokenReview) this.authenticators.push(new TokenReviewAuthenticator(opts.tokenReview.reviewer, opts.tokenReview.audience));
     this.ttl = { defaultSeconds: opts.defaultTtlSeconds, maxSeconds: opts.maxTtlSeconds };
   }
 
@@ -110,6 +115,11 @@ export class CaService {
       roots: this.issuer.roots.map((r) => r.toString('pem')),
       issuer: { subject: c.subject, serial: c.serialNumber, notBefore: c.notBefore.toISOString(), notAfter: c.notAfter.toISOString() },
     };
+  }
+
+  /** A server certificate with DNS names for the control plane's own servers (the injection webhook); never for workloads. */
+  servingCertificate(dnsNames: string[], ttlSeconds?: number): Promise<ServingCertificate> {
+    return issueServingCertificate(this.issuer, { dnsNames, ...(ttlSeconds !== undefined ? { ttlSeconds } : {}) });
   }
 
   /** Authenticates the caller, issues for the credential's identity, counts the use and records the certificate. */
@@ -197,6 +207,7 @@ export class CaService {
           if (err instanceof CredentialError) return fail(grpc.status.UNAUTHENTICATED, err.message);
           if (err instanceof IssueError) return fail(err.code === 'identity-mismatch' ? grpc.status.PERMISSION_DENIED : grpc.status.INVALID_ARGUMENT, err.message);
           if (isDatabaseUnavailable(err)) return fail(grpc.status.UNAVAILABLE, 'the database is unavailable; retry shortly');
+          if (err instanceof TokenReviewUnavailableError) return fail(grpc.status.UNAVAILABLE, `the Kubernetes API server could not review the token; retry shortly (${err.message})`);
           logger.error({ err: err instanceof Error ? err.message : String(err) }, 'CA: CreateCertificate failed');
           fail(grpc.status.INTERNAL, 'internal error; see the control plane log');
         },
