@@ -4,6 +4,7 @@ import YAML from 'yaml';
 import { resolveKind, type ApplyResult, type Diagnostic, type StoredResource } from '@tern/shared';
 import { EXIT, makeClient, reportError, UsageError, type Client } from './client.ts';
 import { readCredentials, resolveTarget, writeCredentials, configPath } from './credentials.ts';
+import { installCommand } from './install.ts';
 
 const HELP = `tern — the Tern service mesh CLI
 
@@ -18,6 +19,7 @@ Usage:
   tern rollback KIND NAME --to REVISION [-n NS]
   tern proxy-status [-n NS] [-o table|json|yaml]
   tern proxy-config PROXY [--type clusters|listeners|routes|endpoints] [-o table|json|yaml]
+  tern install --dry-run [--with-postgres] [-n NS]   print the Kubernetes manifests (docs/kubernetes.md)
   tern version
 
 KIND: VirtualService (vs), DestinationRule (dr), ServiceEntry (se), PeerAuthentication (pa),
@@ -312,6 +314,8 @@ const commands: Record<string, Handler> = {
     out(table([['TYPE', 'NAME'], ...rows]));
     return EXIT.ok;
   },
+
+  install: (args) => installCommand(args),
 
   async version() {
     out('tern 0.1.0\n');
