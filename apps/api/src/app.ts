@@ -14,6 +14,7 @@ import { TelemetryService } from './telemetry/service.ts';
 import { CaService } from './ca/service.ts';
 import { kubeTokenReviewer } from './ca/token-review-authenticator.ts';
 import { loadKubeConfig } from './kube/kubeconfig.ts';
+import { PolicySync } from './kube/policy-sync.ts';
 
 // The composition root: one place that builds the control plane's parts from its config.
 
@@ -32,6 +33,8 @@ export interface App {
   telemetry: TelemetryService;
   /** The certificate authority (docs/security.md): join tokens, issued certificates, CreateCertificate over gRPC. */
   ca: CaService;
+  /** Policy written into the cluster as custom resources (TERN_KUBE_RECONCILE); undefined outside Kubernetes. */
+  policySync: PolicySync | undefined;
   close(): Promise<void>;
 }
 
@@ -85,6 +88,9 @@ export async function createApp(config: Config): Promise<App> {
   xds.extraServices.push(telemetry.grpcService());
   xds.extraServices.push(ca.grpcService());
   telemetry.start();
+  const policySync = config.kubeReconcile
+    ? new PolicySync({ kc: loadKubeConfig(config.kubeconfig), resources, changes, namespace: config.namespace, identity: config.replicaId, mode: config.kubeDrift }).start()
+    : undefined;
   return {
     config,
     db,
@@ -97,7 +103,9 @@ export async function createApp(config: Config): Promise<App> {
     xds,
     telemetry,
     ca,
+    policySync,
     async close() {
+      await policySync?.stop();
       await xds.close();
       await telemetry.stop();
       await changes.stop();

@@ -56,6 +56,12 @@ export interface Config {
   caTokenAudience: string;
   /** The kubeconfig to reach the API server with (KUBECONFIG; in a pod: its service account). */
   kubeconfig: string | undefined;
+  /** Write policy into the cluster as custom resources (leader only); TERN_KUBE_RECONCILE, on in a pod by default. */
+  kubeReconcile: boolean;
+  /** What to do with a custom resource edited in the cluster: `correct` it, or `adopt` the edit (TERN_KUBE_DRIFT). */
+  kubeDrift: 'correct' | 'adopt';
+  /** The control plane's own namespace (its Lease lives there); TERN_NAMESPACE, else POD_NAMESPACE, else tern-system. */
+  namespace: string;
 }
 
 function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0): number {
@@ -112,9 +118,9 @@ function caConfig(env: NodeJS.ProcessEnv) {
   if (Boolean(caCertFile) !== Boolean(caKeyFile)) throw new Error('TERN_CA_CERT_FILE and TERN_CA_KEY_FILE must be set together');
   const caChainFile = file('TERN_CA_CHAIN_FILE');
   if (caChainFile && !caCertFile) throw new Error('TERN_CA_CHAIN_FILE needs TERN_CA_CERT_FILE and TERN_CA_KEY_FILE');
-  const reviewRaw = env.TERN_CA_TOKEN_REVIEW?.trim().toLowerCase() ?? '';
-  if (!['', 'true', 'false', '1', '0'].includes(reviewRaw)) throw new Error(`TERN_CA_TOKEN_REVIEW must be true or false, got "${env.TERN_CA_TOKEN_REVIEW}"`);
-  const caTokenReview = reviewRaw === '' ? Boolean(env.KUBERNETES_SERVICE_HOST) : reviewRaw === 'true' || reviewRaw === '1';
+  const caTokenReview = flag(env, 'TERN_CA_TOKEN_REVIEW', Boolean(env.KUBERNETES_SERVICE_HOST));
+  const kubeDrift = (env.TERN_KUBE_DRIFT?.trim() || 'correct') as 'correct' | 'adopt';
+  if (kubeDrift !== 'correct' && kubeDrift !== 'adopt') throw new Error(`TERN_KUBE_DRIFT must be "correct" or "adopt", got "${env.TERN_KUBE_DRIFT}"`);
   const mtlsRaw = env.TERN_MTLS?.trim().toLowerCase() ?? '';
   if (!['', 'true', 'false', '1', '0'].includes(mtlsRaw)) throw new Error(`TERN_MTLS must be true or false, got "${env.TERN_MTLS}"`);
   return {
@@ -132,5 +138,17 @@ function caConfig(env: NodeJS.ProcessEnv) {
     caTokenReview,
     caTokenAudience: env.TERN_CA_TOKEN_AUDIENCE?.trim() || 'tern-ca',
     kubeconfig: file('KUBECONFIG'),
+    kubeReconcile: flag(env, 'TERN_KUBE_RECONCILE', Boolean(env.KUBERNETES_SERVICE_HOST)),
+    kubeDrift,
+    namespace: env.TERN_NAMESPACE?.trim() || env.POD_NAMESPACE?.trim() || 'tern-system',
   };
+}
+
+/** A true/false variable (also 1/0); unset or empty: `fallback`. */
+function flag(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const raw = env[name]?.trim().toLowerCase() ?? '';
+  if (raw === '') return fallback;
+  if (raw === 'true' || raw === '1') return true;
+  if (raw === 'false' || raw === '0') return false;
+  throw new Error(`${name} must be true or false, got "${env[name]}"`);
 }

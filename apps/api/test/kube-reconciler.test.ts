@@ -119,3 +119,29 @@ test('objects Tern does not manage are left alone; with adopt, a kubectl edit is
   // The hand-made object is still there.
   await objects.getNamespacedCustomObject({ ...VS, namespace: 'shop', name: 'handmade' });
 });
+
+test('the running control plane: with TERN_KUBE_RECONCILE, the leader writes what the API stores into the cluster', async () => {
+  await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: 'tern-system' } } });
+  const cp = await startTestApi({ kubeReconcile: true, kubeconfig: kube.kubeconfig, namespace: 'tern-system' });
+  try {
+    await until(() => cp.app.policySync?.isLeader === true, 10_000, 'leading');
+    assert.equal((await cp.rest('POST', '/api/v1/apply', { yaml: vs([95, 5]).replace(/namespace: shop/g, 'namespace: shop') })).status, 200);
+    await until(async () => {
+      try {
+        return weights(await read()).join('/') === '95/5';
+      } catch {
+        return false;
+      }
+    }, 10_000, 'the VirtualService in the cluster');
+  } finally {
+    await cp.close();
+  }
+});
+
+async function until(check: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
