@@ -13,8 +13,9 @@ import { prepareMesh, proxyIdentityFromNode } from './compile/index.ts';
 import { TelemetryService } from './telemetry/service.ts';
 import { CaService } from './ca/service.ts';
 import { kubeTokenReviewer } from './ca/token-review-authenticator.ts';
-import { loadKubeConfig } from './kube/kubeconfig.ts';
-import { PolicySync } from './kube/policy-sync.ts';
+import { kubeConfigFromEnv } from './kube/client.ts';
+import { KubeController } from './kube/controller.ts';
+import { KubeRegistrySync } from './kube/registry-sync.ts';
 
 // The composition root: one place that builds the control plane's parts from its config.
 
@@ -33,8 +34,8 @@ export interface App {
   telemetry: TelemetryService;
   /** The certificate authority (docs/security.md): join tokens, issued certificates, CreateCertificate over gRPC. */
   ca: CaService;
-  /** Policy written into the cluster as custom resources (TERN_KUBE_RECONCILE); undefined outside Kubernetes. */
-  policySync: PolicySync | undefined;
+  /** The leader-only Kubernetes work (policy into the cluster, the cluster into the registry); undefined outside Kubernetes. */
+  kube: KubeController | undefined;
   close(): Promise<void>;
 }
 
@@ -60,7 +61,7 @@ export async function createApp(config: Config): Promise<App> {
       keyFile: config.caKeyFile,
       chainFile: config.caChainFile,
       trustBundleFile: config.caTrustBundleFile,
-      tokenReview: config.caTokenReview ? { reviewer: kubeTokenReviewer(loadKubeConfig(config.kubeconfig)), audience: config.caTokenAudience } : undefined,
+      tokenReview: config.caTokenReview ? { reviewer: kubeTokenReviewer(clusterConfig(config)), audience: config.caTokenAudience } : undefined,
       sharedDatabase: Boolean(config.databaseUrl),
     });
   } catch (err) {
@@ -88,9 +89,7 @@ export async function createApp(config: Config): Promise<App> {
   xds.extraServices.push(telemetry.grpcService());
   xds.extraServices.push(ca.grpcService());
   telemetry.start();
-  const policySync = config.kubeReconcile
-    ? new PolicySync({ kc: loadKubeConfig(config.kubeconfig), resources, changes, namespace: config.namespace, identity: config.replicaId, mode: config.kubeDrift }).start()
-    : undefined;
+  const kube = config.kubeReconcile || config.kubeRegistry ? kubeController(config, { resources, changes, prisma: db.prisma, analyze: analyzeFn }) : undefined;
   return {
     config,
     db,
@@ -103,13 +102,47 @@ export async function createApp(config: Config): Promise<App> {
     xds,
     telemetry,
     ca,
-    policySync,
+    kube,
     async close() {
-      await policySync?.stop();
+      await kube?.stop();
       await xds.close();
       await telemetry.stop();
       await changes.stop();
       await db.close();
     },
   };
+}
+
+/** The cluster's API server: KUBECONFIG (Config.kubeconfig), else the pod's service account. */
+function clusterConfig(config: Config) {
+  return kubeConfigFromEnv({ ...process.env, KUBECONFIG: config.kubeconfig ?? '' });
+}
+
+function kubeController(config: Config, deps: { resources: ResourceStore; changes: ChangeFeed; prisma: Database['prisma']; analyze: AnalyzeFn }): KubeController {
+  const kc = clusterConfig(config);
+  const leaderServices = [];
+  if (config.kubeRegistry) {
+    // A fresh sync each time this replica takes the lead (a stopped one does not restart).
+    let sync: KubeRegistrySync | undefined;
+    leaderServices.push({
+      start: async () => {
+        sync = new KubeRegistrySync({ kubeConfig: kc, prisma: deps.prisma, analyze: deps.analyze, domainSuffix: config.domainSuffix });
+        await sync.start();
+      },
+      stop: async () => {
+        const s = sync;
+        sync = undefined;
+        await s?.stop();
+      },
+    });
+  }
+  return new KubeController({
+    kc,
+    resources: deps.resources,
+    changes: deps.changes,
+    namespace: config.namespace,
+    identity: config.replicaId,
+    reconcile: config.kubeReconcile ? { mode: config.kubeDrift } : undefined,
+    leaderServices,
+  }).start();
 }

@@ -60,6 +60,8 @@ export interface Config {
   kubeReconcile: boolean;
   /** What to do with a custom resource edited in the cluster: `correct` it, or `adopt` the edit (TERN_KUBE_DRIFT). */
   kubeDrift: 'correct' | 'adopt';
+  /** Register the cluster's Services and Pods in the registry (leader only); TERN_KUBE_REGISTRY, on in a pod by default. */
+  kubeRegistry: boolean;
   /** The control plane's own namespace (its Lease lives there); TERN_NAMESPACE, else POD_NAMESPACE, else tern-system. */
   namespace: string;
 }
@@ -140,6 +142,7 @@ function caConfig(env: NodeJS.ProcessEnv) {
     kubeconfig: file('KUBECONFIG'),
     kubeReconcile: flag(env, 'TERN_KUBE_RECONCILE', Boolean(env.KUBERNETES_SERVICE_HOST)),
     kubeDrift,
+    kubeRegistry: flag(env, 'TERN_KUBE_REGISTRY', Boolean(env.KUBERNETES_SERVICE_HOST)),
     namespace: env.TERN_NAMESPACE?.trim() || env.POD_NAMESPACE?.trim() || 'tern-system',
   };
 }

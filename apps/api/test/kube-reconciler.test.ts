@@ -120,11 +120,14 @@ test('objects Tern does not manage are left alone; with adopt, a kubectl edit is
   await objects.getNamespacedCustomObject({ ...VS, namespace: 'shop', name: 'handmade' });
 });
 
-test('the running control plane: with TERN_KUBE_RECONCILE, the leader writes what the API stores into the cluster', async () => {
-  await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: 'tern-system' } } });
-  const cp = await startTestApi({ kubeReconcile: true, kubeconfig: kube.kubeconfig, namespace: 'tern-system' });
+test('the running control plane: the leader writes what the API stores into the cluster (TERN_KUBE_RECONCILE) and registers the cluster Services (TERN_KUBE_REGISTRY)', async () => {
+  const core = kc.makeApiClient(CoreV1Api);
+  await core.createNamespace({ body: { metadata: { name: 'tern-system' } } });
+  await core.createNamespacedService({ namespace: 'shop', body: { metadata: { name: 'ratings' }, spec: { selector: { app: 'ratings' }, ports: [{ name: 'http', port: 9080, targetPort: 9080 as never }] } } });
+  const cp = await startTestApi({ kubeReconcile: true, kubeRegistry: true, kubeconfig: kube.kubeconfig, namespace: 'tern-system' });
   try {
-    await until(() => cp.app.policySync?.isLeader === true, 10_000, 'leading');
+    await until(() => cp.app.kube?.isLeader === true, 10_000, 'leading');
+    await until(async () => (await cp.rest('GET', '/api/v1/registry/services?namespace=shop')).body.services?.some((x: { name: string }) => x.name === 'ratings'), 10_000, 'the cluster Service in the registry');
     assert.equal((await cp.rest('POST', '/api/v1/apply', { yaml: vs([95, 5]).replace(/namespace: shop/g, 'namespace: shop') })).status, 200);
     await until(async () => {
       try {

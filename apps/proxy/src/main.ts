@@ -1,3 +1,4 @@
+import { AppProbersError } from './admin/health.ts';
 import { parseArgs } from 'node:util';
 import { BootstrapError, loadBootstrap } from './config/bootstrap.ts';
 import { ConfigError } from './config/model.ts';
@@ -62,7 +63,7 @@ export async function main(argv: string[]): Promise<number> {
       ...(values['cert-output-dir'] ? { certOutputDir: values['cert-output-dir'] } : {}),
     });
   } catch (err) {
-    if (err instanceof BootstrapError || err instanceof ConfigError || err instanceof IdentityConfigError) logger.error(err.message);
+    if (err instanceof BootstrapError || err instanceof ConfigError || err instanceof IdentityConfigError || err instanceof AppProbersError) logger.error(err.message);
     else logger.error({ err }, 'proxy failed to start');
     return 1;
   }

@@ -1,3 +1,4 @@
+import { AppProbersError, parseAppProbers, startAppHealth, startHealth } from './admin/health.ts';
 import { credentials } from '@grpc/grpc-js';
 import { TYPE_URL, type JsonObject } from '@tern/xds';
 import { AdsClient } from './ads/client.ts';
@@ -32,6 +33,19 @@ export interface ProxyOptions {
   certOutputDir?: string;
   /** The environment the identity configuration is read from (default process.env). */
   env?: NodeJS.ProcessEnv;
+  /** Kubelet's ports (admin/health.ts): -1 = off; default from TERN_HEALTH_PORT / TERN_APP_HEALTH_PORT, else 15021 in a pod and 15020 when TERN_KUBE_APP_PROBERS is set. */
+  healthPort?: number;
+  appHealthPort?: number;
+}
+
+/** A port variable: a number, `off`, or unset (`fallback`; -1 = off). */
+function portEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const v = env[name]?.trim();
+  if (!v) return fallback;
+  if (v === 'off') return -1;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new AppProbersError(`${name}: must be a port number or "off", got ${JSON.stringify(v)}`);
+  return n;
 }
 
 export interface RunningProxy {
@@ -97,6 +111,12 @@ export async function runProxy(o: ProxyOptions): Promise<RunningProxy> {
   const admin = await startAdmin(adminState, o.adminHost ?? b.admin.address, o.adminPort ?? b.admin.port);
   const statsPort = o.statsPort ?? 15090;
   const stats = statsPort >= 0 ? await startStats(adminState, o.adminHost ?? '0.0.0.0', statsPort) : undefined;
+  const env = o.env ?? process.env;
+  const probers = env.TERN_KUBE_APP_PROBERS ? parseAppProbers(env.TERN_KUBE_APP_PROBERS) : undefined;
+  const healthPort = o.healthPort ?? portEnv(env, 'TERN_HEALTH_PORT', env.KUBERNETES_SERVICE_HOST ? 15021 : -1);
+  const appHealthPort = o.appHealthPort ?? portEnv(env, 'TERN_APP_HEALTH_PORT', probers ? 15020 : -1);
+  const health = healthPort >= 0 ? await startHealth(adminState, '0.0.0.0', healthPort) : undefined;
+  const appHealth = appHealthPort >= 0 ? await startAppHealth(probers ?? new Map(), '0.0.0.0', appHealthPort) : undefined;
   log.info({ admin: admin.port, stats: stats?.port }, 'admin listening');
 
   // The identity agent owns the `default` and `ROOTCA` secrets (as Istio's agent SDS does); it
@@ -165,6 +185,11 @@ export async function runProxy(o: ProxyOptions): Promise<RunningProxy> {
         engine.close();
         await admin.close();
         await stats?.close();
+        for (const s of [health, appHealth]) {
+          if (!s) continue;
+          s.closeAllConnections();
+          await new Promise((r) => s.close(r));
+        }
         log.info('stopped');
       })();
       return shuttingDown;

@@ -5,22 +5,32 @@ import type { ResourceStore } from '../store/resources.ts';
 import { LeaderElector } from './leader-election.ts';
 import { PolicyReconciler } from './reconciler.ts';
 
-// Keeps the cluster's custom resources in step with the store, on the leader only: a pass when it
-// becomes leader, after every change (debounced), and every `resyncMs` to catch kubectl edits.
+// What the control plane does in a cluster, on the leader only (one Lease for all of it): keeping
+// the cluster's custom resources in step with the store — a pass when it becomes leader, after
+// every change (debounced), and every `resyncMs` to catch kubectl edits — and, when given, syncing
+// the registry from the cluster (two replicas writing the same rows would only fight).
 
-export interface PolicySyncOptions {
+/** A leader-only service: started when this replica takes the lead, stopped when it loses it. */
+export interface LeaderService {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface KubeControllerOptions {
   kc: KubeConfig;
   resources: ResourceStore;
   changes: ChangeFeed;
   namespace: string;
   identity: string;
-  mode: 'correct' | 'adopt';
+  /** Write policy into the cluster (undefined: do not). */
+  reconcile?: { mode: 'correct' | 'adopt' } | undefined;
+  leaderServices?: LeaderService[];
   resyncMs?: number;
   debounceMs?: number;
   lease?: { durationMs: number; renewDeadlineMs: number; retryPeriodMs: number };
 }
 
-export class PolicySync {
+export class KubeController {
   private readonly elector: LeaderElector;
   private readonly reconciler: PolicyReconciler;
   private leading = false;
@@ -31,21 +41,23 @@ export class PolicySync {
   /** Passes completed while leading (for tests and the log). */
   passes = 0;
 
-  constructor(private readonly o: PolicySyncOptions) {
-    this.reconciler = new PolicyReconciler(o.kc, o.resources, o.mode);
+  constructor(private readonly o: KubeControllerOptions) {
+    this.reconciler = new PolicyReconciler(o.kc, o.resources, o.reconcile?.mode ?? 'correct');
     this.elector = new LeaderElector({
       kc: o.kc,
       namespace: o.namespace,
-      name: 'tern-policy-reconciler',
+      name: 'tern-control-plane',
       identity: o.identity,
       ...(o.lease ? { leaseDurationMs: o.lease.durationMs, renewDeadlineMs: o.lease.renewDeadlineMs, retryPeriodMs: o.lease.retryPeriodMs } : {}),
       onStartedLeading: () => {
         this.leading = true;
         this.trigger(0);
+        for (const s of o.leaderServices ?? []) s.start().catch((err: Error) => logger.error({ err: err.message }, 'kubernetes: a leader service failed to start'));
       },
       onStoppedLeading: () => {
         this.leading = false;
         clearTimeout(this.timer);
+        for (const s of o.leaderServices ?? []) void s.stop();
       },
     });
   }
@@ -64,11 +76,12 @@ export class PolicySync {
     this.unsubscribe?.();
     clearTimeout(this.timer);
     await this.elector.stop(true);
+    await Promise.all((this.o.leaderServices ?? []).map((s) => s.stop()));
     await this.running;
   }
 
   private trigger(delayMs: number): void {
-    if (!this.leading) return;
+    if (!this.leading || !this.o.reconcile) return;
     clearTimeout(this.timer);
     this.timer = setTimeout(() => this.run(), delayMs);
     this.timer.unref();
