@@ -1,9 +1,9 @@
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../ports.ts';
 
 // The real kube-apiserver (v1.20, with Debian's etcd) for the integration tier: what an in-process
 // fake would get wrong (TokenReview, admission webhooks, server-side apply). Started from
@@ -18,17 +18,6 @@ function scriptDir(): string {
   return found;
 }
 
-async function freePort(): Promise<number> {
-  for (;;) {
-    const port = 20000 + Math.floor(Math.random() * 12000);
-    const free = await new Promise<boolean>((resolve) => {
-      const s = net.createServer();
-      s.once('error', () => resolve(false));
-      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-    });
-    if (free) return port;
-  }
-}
 
 export interface RealApiServer {
   /** An admin kubeconfig (system:masters token). */
