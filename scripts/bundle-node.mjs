@@ -2,16 +2,21 @@
 // no TypeScript loader in memory — tsx's hooks run on their own thread with their own V8 heap, and
 // keep every transformed source — and nothing to compile at start-up. Shared by the apps' bundle
 // scripts (apps/proxy/scripts/bundle.mjs, apps/api/scripts/bundle.mjs).
+import path from 'node:path';
 import { build } from 'esbuild';
 
 /**
- * @param {{ entry: string, outfile: string, external?: string[], plugins?: import('esbuild').Plugin[] }} o
+ * @param {{ entry: string, outfile: string, external?: string[], plugins?: import('esbuild').Plugin[], splitting?: boolean }} o
  * `external`: packages left to node_modules at run time (those that read their own files, or large ones).
+ * `splitting`: a module imported with `import()` becomes a chunk of its own (`chunks/` beside the
+ * outfile), so the packages it imports are loaded only when it is — in one file, esbuild would
+ * hoist their imports to the top and load them at start.
  */
-export async function bundleNode({ entry, outfile, external = [], plugins = [] }) {
+export async function bundleNode({ entry, outfile, external = [], plugins = [], splitting = false }) {
   await build({
-    entryPoints: [entry],
-    outfile,
+    ...(splitting
+      ? { entryPoints: [{ in: entry, out: path.basename(outfile, '.mjs') }], outdir: path.dirname(outfile), splitting: true, chunkNames: 'chunks/[name]-[hash]', outExtension: { '.js': '.mjs' } }
+      : { entryPoints: [entry], outfile }),
     bundle: true,
     platform: 'node',
     target: 'node20',

@@ -8,4 +8,5 @@ import { bundleNode, externalPackages } from '../../../scripts/bundle-node.mjs';
 
 const app = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const [entry = path.join(app, 'src/main.ts'), outfile = path.join(app, 'dist/tern-api.mjs')] = process.argv.slice(2);
-await bundleNode({ entry: path.resolve(entry), outfile: path.resolve(outfile), plugins: [externalPackages] });
+// Split: the Kubernetes client (kube/runtime.ts, ~74 MB) is loaded only by a control plane configured for a cluster.
+await bundleNode({ entry: path.resolve(entry), outfile: path.resolve(outfile), plugins: [externalPackages], splitting: true });

@@ -12,10 +12,7 @@ import { XdsServer, type XdsCompiler } from './xds/server.ts';
 import { prepareMesh, proxyIdentityFromNode } from './compile/index.ts';
 import { TelemetryService } from './telemetry/service.ts';
 import { CaService } from './ca/service.ts';
-import { kubeTokenReviewer } from './ca/token-review-authenticator.ts';
-import { kubeConfigFromEnv } from './kube/client.ts';
-import { KubeController } from './kube/controller.ts';
-import { KubeRegistrySync } from './kube/registry-sync.ts';
+import type { KubeController } from './kube/controller.ts';
 
 // The composition root: one place that builds the control plane's parts from its config.
 
@@ -47,6 +44,8 @@ export async function createApp(config: Config): Promise<App> {
   // shape (its plans are cached). Baseline (Liftoff) code only. Must run before the module compiles.
   // Not with the embedded database: PGlite's whole executor is WebAssembly and needs optimized code.
   if (config.databaseUrl) setFlagsFromString('--liftoff-only');
+  // Loaded only for a cluster: the Kubernetes client costs ~74 MB of RSS (kube/runtime.ts).
+  const kubeRuntime = config.caTokenReview || config.kubeReconcile || config.kubeRegistry ? await import('./kube/runtime.ts') : undefined;
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   let ca: CaService;
   try {
@@ -61,7 +60,7 @@ export async function createApp(config: Config): Promise<App> {
       keyFile: config.caKeyFile,
       chainFile: config.caChainFile,
       trustBundleFile: config.caTrustBundleFile,
-      tokenReview: config.caTokenReview ? { reviewer: kubeTokenReviewer(clusterConfig(config)), audience: config.caTokenAudience } : undefined,
+      tokenReview: kubeRuntime && config.caTokenReview ? { reviewer: kubeRuntime.kubeTokenReviewer(kubeRuntime.clusterConfig(config)), audience: config.caTokenAudience } : undefined,
       sharedDatabase: Boolean(config.databaseUrl),
     });
   } catch (err) {
@@ -89,7 +88,7 @@ export async function createApp(config: Config): Promise<App> {
   xds.extraServices.push(telemetry.grpcService());
   xds.extraServices.push(ca.grpcService());
   telemetry.start();
-  const kube = config.kubeReconcile || config.kubeRegistry ? kubeController(config, { resources, changes, prisma: db.prisma, analyze: analyzeFn }) : undefined;
+  const kube = kubeRuntime && (config.kubeReconcile || config.kubeRegistry) ? kubeRuntime.kubeController(config, { resources, changes, prisma: db.prisma, analyze: analyzeFn }) : undefined;
   return {
     config,
     db,
@@ -111,38 +110,4 @@ export async function createApp(config: Config): Promise<App> {
       await db.close();
     },
   };
-}
-
-/** The cluster's API server: KUBECONFIG (Config.kubeconfig), else the pod's service account. */
-function clusterConfig(config: Config) {
-  return kubeConfigFromEnv({ ...process.env, KUBECONFIG: config.kubeconfig ?? '' });
-}
-
-function kubeController(config: Config, deps: { resources: ResourceStore; changes: ChangeFeed; prisma: Database['prisma']; analyze: AnalyzeFn }): KubeController {
-  const kc = clusterConfig(config);
-  const leaderServices = [];
-  if (config.kubeRegistry) {
-    // A fresh sync each time this replica takes the lead (a stopped one does not restart).
-    let sync: KubeRegistrySync | undefined;
-    leaderServices.push({
-      start: async () => {
-        sync = new KubeRegistrySync({ kubeConfig: kc, prisma: deps.prisma, analyze: deps.analyze, domainSuffix: config.domainSuffix });
-        await sync.start();
-      },
-      stop: async () => {
-        const s = sync;
-        sync = undefined;
-        await s?.stop();
-      },
-    });
-  }
-  return new KubeController({
-    kc,
-    resources: deps.resources,
-    changes: deps.changes,
-    namespace: config.namespace,
-    identity: config.replicaId,
-    reconcile: config.kubeReconcile ? { mode: config.kubeDrift } : undefined,
-    leaderServices,
-  }).start();
 }

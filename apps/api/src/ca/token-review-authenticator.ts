@@ -1,4 +1,3 @@
-import { AuthenticationV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { CredentialError, type AuthenticatedCaller, type Authenticator } from './authenticator.ts';
 import { NAMESPACE_RE, SERVICE_ACCOUNT_RE } from './identity.ts';
 
@@ -22,21 +21,6 @@ export type TokenReviewer = (token: string, audiences: string[]) => Promise<Toke
 /** The API server could not be asked: the caller should retry (UNAVAILABLE), not give up. */
 export class TokenReviewUnavailableError extends Error {
   override readonly name = 'TokenReviewUnavailableError';
-}
-
-/** A TokenReview through the cluster's API server (the control plane's service account needs `create` on tokenreviews). */
-export function kubeTokenReviewer(kc: KubeConfig): TokenReviewer {
-  const api = kc.makeApiClient(AuthenticationV1Api);
-  return async (token, audiences) => {
-    let review;
-    try {
-      review = await api.createTokenReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token, audiences } } });
-    } catch (err) {
-      throw new TokenReviewUnavailableError(`TokenReview failed: ${(err as Error).message}`);
-    }
-    const s = review.status ?? {};
-    return { authenticated: s.authenticated === true, username: s.user?.username, audiences: s.audiences, error: s.error, podName: s.user?.extra?.['authentication.kubernetes.io/pod-name']?.[0] };
-  };
 }
 
 // A JWT: three base64url parts, the first a JSON header. Join tokens and renewal credentials have
