@@ -16,7 +16,7 @@ import net from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
 import { freePort, onCpu0, stop, waitForPort } from './proc.ts';
-import { createBenchPki, type Svid } from './spiffe-certs.ts';
+import { testRoot, testSvid, type TestLeaf } from '../../e2e/lib/pki.ts';
 
 export const TRUST_DOMAIN = 'cluster.local';
 export const CLIENT_ID = `spiffe://${TRUST_DOMAIN}/ns/default/sa/client`;
@@ -29,13 +29,15 @@ export const HOST = `server:${SERVICE_PORT}`;
 
 export interface PairPki {
   rootPem: string;
-  client: Svid;
-  server: Svid;
+  client: TestLeaf;
+  server: TestLeaf;
 }
 
 export async function createPairPki(): Promise<PairPki> {
-  const pki = await createBenchPki();
-  return { rootPem: pki.rootPem, client: await pki.svid(CLIENT_ID), server: await pki.svid(SERVER_ID) };
+  // Shaped like Tern's CA issues them (e2e/lib/pki.ts): a P-256 root and two X.509-SVIDs.
+  const root = await testRoot('tern bench root');
+  const day = { notAfter: new Date(Date.now() + 24 * 3600_000) };
+  return { rootPem: root.certPem, client: await testSvid(root, CLIENT_ID, day), server: await testSvid(root, SERVER_ID, day) };
 }
 
 const HCM = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
@@ -44,9 +46,9 @@ const NO_MAX_STREAM_DURATION = { grpc_timeout_header_max: '0s', max_stream_durat
 const ISTIO_SERVICES = { filter_metadata: { istio: { services: [{ host: SERVICE, name: 'server', namespace: 'default' }] } } };
 
 /** The SDS secrets the identity agent would provide (apps/proxy/src/identity/agent.ts), here static. */
-function secrets(svid: Svid, rootPem: string) {
+function secrets(svid: TestLeaf, rootPem: string) {
   return [
-    { name: 'default', tls_certificate: { certificate_chain: { inline_string: svid.chainPem }, private_key: { inline_string: svid.keyPem } } },
+    { name: 'default', tls_certificate: { certificate_chain: { inline_string: svid.certPem }, private_key: { inline_string: svid.keyPem } } },
     { name: 'ROOTCA', validation_context: { trusted_ca: { inline_string: rootPem } } },
   ];
 }

@@ -1,6 +1,5 @@
-import { isDeepStrictEqual } from 'node:util';
-import { serviceFqdn } from '@tern/shared';
 import type { PrismaClient } from '../generated/prisma/client.ts';
+import { planRegistryRow, serviceRowFrom } from '../store/registry.ts';
 import { registryKey, type ServiceRow, type WorkloadRow } from '../store/snapshot.ts';
 import { write, type Actor, type AnalyzeFn, type WriteContext } from '../store/writer.ts';
 import { KUBERNETES_SOURCE, type DesiredRegistry } from './registry-map.ts';
@@ -21,40 +20,22 @@ export interface RegistrySyncResult {
 
 type Kind = 'service' | 'workload';
 
+/** The kubernetes rows of one kind made equal to `desired`; a row another source holds is a conflict, left alone. */
 function reconcile<R extends ServiceRow | WorkloadRow>(ctx: WriteContext, target: Kind, rows: Map<string, R>, desired: Map<string, Omit<R, 'resourceVersion'>>, conflicts: string[]): void {
   for (const [key, next] of desired) {
     const prev = rows.get(key);
-    if (prev && prev.source !== KUBERNETES_SOURCE) {
-      conflicts.push(`${target} ${key}`);
-      continue;
-    }
-    if (prev) {
-      const { resourceVersion: _rv, ...rest } = prev;
-      if (isDeepStrictEqual(rest, next)) continue;
-    }
-    const revision = ctx.nextRevision();
-    const row = { ...next, resourceVersion: revision } as R;
-    rows.set(key, row);
-    ctx.record({ target, action: prev ? 'updated' : 'created', revision, ...(prev ? { prev } : {}), next: row } as never);
+    if (prev && prev.source !== KUBERNETES_SOURCE) conflicts.push(`${target} ${key}`);
+    else planRegistryRow(ctx, target, rows, next, key);
   }
   for (const [key, prev] of [...rows]) {
-    if (prev.source !== KUBERNETES_SOURCE || desired.has(key)) continue;
-    rows.delete(key);
-    ctx.record({ target, action: 'deleted', revision: ctx.nextRevision(), prev } as never);
+    if (prev.source === KUBERNETES_SOURCE && !desired.has(key)) planRegistryRow(ctx, target, rows, undefined, key);
   }
 }
 
 export async function writeKubernetesRegistry(prisma: PrismaClient, analyze: AnalyzeFn, domainSuffix: string, desired: DesiredRegistry): Promise<RegistrySyncResult> {
   const services = new Map<string, Omit<ServiceRow, 'resourceVersion'>>();
   for (const s of desired.services) {
-    services.set(registryKey(s.namespace, s.name), {
-      namespace: s.namespace,
-      name: s.name,
-      hosts: s.hosts?.length ? [...s.hosts] : [serviceFqdn(s.name, s.namespace, domainSuffix)],
-      ports: s.ports,
-      labels: s.labels ?? {},
-      source: KUBERNETES_SOURCE,
-    });
+    services.set(registryKey(s.namespace, s.name), serviceRowFrom(s, KUBERNETES_SOURCE, domainSuffix));
   }
   const workloads = new Map<string, Omit<WorkloadRow, 'resourceVersion'>>();
   for (const w of desired.workloads) workloads.set(registryKey(w.namespace, w.name), { ...w, source: KUBERNETES_SOURCE });

@@ -28,7 +28,20 @@ export interface WorkloadSpec {
 
 type Kind = 'service' | 'workload';
 
-function plan<R extends ServiceRow | WorkloadRow>(ctx: WriteContext, target: Kind, map: Map<string, R>, next: Omit<R, 'resourceVersion'> | undefined, key: string) {
+/** The stored row of a service, from whichever source registers it (hosts default to its FQDN). */
+export function serviceRowFrom(s: ServiceSpec, source: string, domainSuffix: string): Omit<ServiceRow, 'resourceVersion'> {
+  return {
+    namespace: s.namespace,
+    name: s.name,
+    hosts: s.hosts?.length ? [...s.hosts] : [serviceFqdn(s.name, s.namespace, domainSuffix)],
+    ports: s.ports,
+    labels: s.labels ?? {},
+    source,
+  };
+}
+
+/** One row written or deleted (`next` undefined) within a write, with its revision and change record; an equal row is left alone. */
+export function planRegistryRow<R extends ServiceRow | WorkloadRow>(ctx: WriteContext, target: Kind, map: Map<string, R>, next: Omit<R, 'resourceVersion'> | undefined, key: string) {
   const prev = map.get(key);
   if (!next) {
     if (!prev) throw new NotFoundError(`${target} ${key} does not exist`);
@@ -64,27 +77,20 @@ export class RegistryStore {
   }
 
   upsertService(s: ServiceSpec, actor: Actor): Promise<WriteOutcome> {
-    const row: Omit<ServiceRow, 'resourceVersion'> = {
-      namespace: s.namespace,
-      name: s.name,
-      hosts: s.hosts?.length ? [...s.hosts] : [serviceFqdn(s.name, s.namespace, this.domainSuffix)],
-      ports: s.ports,
-      labels: s.labels ?? {},
-      source: 'local',
-    };
-    return write(this.prisma, this.analyze, actor, { enforce: false }, (ctx) => plan(ctx, 'service', ctx.after.services, row, registryKey(s.namespace, s.name)));
+    const row = serviceRowFrom(s, 'local', this.domainSuffix);
+    return write(this.prisma, this.analyze, actor, { enforce: false }, (ctx) => planRegistryRow(ctx, 'service', ctx.after.services, row, registryKey(s.namespace, s.name)));
   }
 
   deleteService(namespace: string, name: string, actor: Actor): Promise<WriteOutcome> {
-    return write(this.prisma, this.analyze, actor, { enforce: false }, (ctx) => plan(ctx, 'service', ctx.after.services, undefined, registryKey(namespace, name)));
+    return write(this.prisma, this.analyze, actor, { enforce: false }, (ctx) => planRegistryRow(ctx, 'service', ctx.after.services, undefined, registryKey(namespace, name)));
   }
 
   upsertWorkload(w: WorkloadSpec, actor: Actor): Promise<WriteOutcome> {
     const row: Omit<WorkloadRow, 'resourceVersion'> = { ...w, source: 'local' };
-    return write(this.prisma, this.analyze, actor, { enforce: false }, (ctx) => plan(ctx, 'workload', ctx.after.workloads, row, registryKey(w.namespace, w.name)));
+    return write(this.prisma, this.analyze, actor, { enforce: false }, (ctx) => planRegistryRow(ctx, 'workload', ctx.after.workloads, row, registryKey(w.namespace, w.name)));
   }
 
   deleteWorkload(namespace: string, name: string, actor: Actor): Promise<WriteOutcome> {
-    return write(this.prisma, this.analyze, actor, { enforce: false }, (ctx) => plan(ctx, 'workload', ctx.after.workloads, undefined, registryKey(namespace, name)));
+    return write(this.prisma, this.analyze, actor, { enforce: false }, (ctx) => planRegistryRow(ctx, 'workload', ctx.after.workloads, undefined, registryKey(namespace, name)));
   }
 }
