@@ -36,6 +36,9 @@ function run(files, env, label) {
     // The runner's own summary ("ℹ pass N", "ℹ fail N") comes before its list of failures, which
     // can be long: remember the counts as they pass by instead of reading a tail afterwards.
     const counts = { pass: 0, fail: 0 };
+    // The failures' details, to repeat after both runs: CI shows only the tail of the output.
+    const failures = [];
+    let inFailures = false;
     let partial = '';
     child.stdout.on('data', (d) => {
       process.stdout.write(d);
@@ -44,10 +47,12 @@ function run(files, env, label) {
       for (const line of lines) {
         const m = /^ℹ (pass|fail) (\d+)$/.exec(line);
         if (m) counts[m[1]] = Number(m[2]);
+        if (line.startsWith('✖ failing tests:')) inFailures = true;
+        else if (inFailures && failures.length < 200) failures.push(line);
       }
     });
     child.on('close', (code) => {
-      resolve({ label, code: code ?? 1, ...counts });
+      resolve({ label, code: code ?? 1, ...counts, failures });
     });
   });
 }
@@ -64,6 +69,9 @@ if (pgUrl) {
 const pass = results.reduce((a, r) => a + r.pass, 0);
 const fail = results.reduce((a, r) => a + r.fail, 0);
 const failedRun = results.some((r) => r.code !== 0);
+for (const r of results) {
+  if (r.failures.length) console.log(`\n=== ${r.label}: the failures again ===\n${r.failures.join('\n')}`);
+}
 for (const r of results) console.log(`${r.label}: ${r.pass} passed, ${r.fail} failed${r.code !== 0 && r.fail === 0 ? ` (the runner exited with ${r.code})` : ''}`);
 console.log(`\n${pass} passed, ${fail} failed`);
 process.exit(failedRun || fail > 0 ? 1 : 0);
