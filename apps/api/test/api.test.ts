@@ -2,6 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import { writeKubernetesRegistry } from '../src/kube/registry-writer.ts';
 import { startTestApi, type TestApi } from './helpers.ts';
 
 const samples = path.resolve(import.meta.dirname, '../../../samples/bookinfo');
@@ -363,5 +364,30 @@ describe('registry', () => {
     const bad = await api.rest('PUT', '/api/v1/registry/services/default/x', { namespace: 'default', name: 'x', ports: [{ number: 0, protocol: 'HTTP' }] });
     assert.equal(bad.status, 400);
     assert.ok(bad.body.data.issues.some((i: any) => i.path === 'ports[0].number'));
+  });
+
+  test('rows discovered from the cluster are listed with their source and refused to the API (409), unchanged', async () => {
+    await writeKubernetesRegistry(api.app.db.prisma, api.app.analyze, 'cluster.local', {
+      services: [{ namespace: 'shop', name: 'cart', ports: [{ number: 8080, protocol: 'HTTP', name: 'http' }] }],
+      workloads: [{ namespace: 'shop', name: 'cart-7d9f', labels: { app: 'cart' }, serviceAccount: 'cart', addresses: ['10.1.0.7'], ports: {} }],
+    });
+    const local = await api.rest('PUT', '/api/v1/registry/services/shop/local-one', { namespace: 'shop', name: 'local-one', ports: [{ number: 80, protocol: 'HTTP' }] });
+    assert.equal(local.status, 200);
+    const listed = (await api.rest('GET', '/api/v1/registry/services?namespace=shop')).body.services.map((x: any) => `${x.name}:${x.source}`);
+    assert.deepEqual(listed, ['cart:kubernetes', 'local-one:local']);
+    assert.equal((await api.rest('GET', '/api/v1/registry/workloads?namespace=shop')).body.workloads[0].source, 'kubernetes');
+    for (const [method, path, body] of [
+      ['PUT', '/api/v1/registry/services/shop/cart', { namespace: 'shop', name: 'cart', ports: [{ number: 9999, protocol: 'HTTP' }] }],
+      ['DELETE', '/api/v1/registry/services/shop/cart', undefined],
+      ['PUT', '/api/v1/registry/workloads/shop/cart-7d9f', { namespace: 'shop', name: 'cart-7d9f', labels: {}, serviceAccount: 'x', addresses: ['10.9.9.9'] }],
+      ['DELETE', '/api/v1/registry/workloads/shop/cart-7d9f', undefined],
+    ] as const) {
+      const r = await api.rest(method, path, body);
+      assert.equal(r.status, 409, `${method} ${path}: ${JSON.stringify(r.body)}`);
+      assert.match(r.body.message, /comes from source "kubernetes"/);
+    }
+    const after = (await api.rest('GET', '/api/v1/registry/services?namespace=shop')).body.services.find((x: any) => x.name === 'cart');
+    assert.equal(after.ports[0].number, 8080, 'the cluster row is unchanged');
+    assert.equal((await api.rest('GET', '/api/v1/registry/workloads?namespace=shop')).body.workloads[0].addresses[0], '10.1.0.7');
   });
 });

@@ -70,11 +70,19 @@ export const workloadRecordSchema = z.object({
   resourceVersion: z.string(),
 });
 
+/** Who registers it: `local` (the API, the CLI) or `kubernetes` (discovered from the cluster; read-only through the API). */
+const registrySource = z.string().describe('local (registered through the API or the CLI) or kubernetes (discovered from the cluster, read-only here)');
+/** What the registry API lists: the record the compiler reads, and where it came from. */
+export const registeredServiceSchema = serviceRecordSchema.extend({ source: registrySource });
+export const registeredWorkloadSchema = workloadRecordSchema.extend({ source: registrySource });
+
 export type ServicePort = z.infer<typeof servicePortSchema>;
 export type ServiceInput = z.input<typeof serviceSchema>;
 export type WorkloadInput = z.input<typeof workloadSchema>;
 export type ServiceRecord = z.infer<typeof serviceRecordSchema>;
 export type WorkloadRecord = z.infer<typeof workloadRecordSchema>;
+export type RegisteredService = z.infer<typeof registeredServiceSchema>;
+export type RegisteredWorkload = z.infer<typeof registeredWorkloadSchema>;
 
 export const DEFAULT_DOMAIN_SUFFIX = 'cluster.local';
 

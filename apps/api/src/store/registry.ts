@@ -1,7 +1,7 @@
 import { isDeepStrictEqual } from 'node:util';
-import { serviceFqdn, type ServiceRecord, type WorkloadRecord } from '@tern/shared';
+import { serviceFqdn, type RegisteredService, type RegisteredWorkload, type ServiceRecord } from '@tern/shared';
 import type { PrismaClient } from '../generated/prisma/client.ts';
-import { NotFoundError } from '../errors.ts';
+import { ConflictError, NotFoundError } from '../errors.ts';
 import { registryKey, serviceRow, serviceToRecord, workloadRow, workloadToRecord, type ServiceRow, type WorkloadRow } from './snapshot.ts';
 import { write, type Actor, type AnalyzeFn, type WriteContext, type WriteOutcome } from './writer.ts';
 
@@ -59,6 +59,19 @@ export function planRegistryRow<R extends ServiceRow | WorkloadRow>(ctx: WriteCo
   ctx.record({ target, action: prev ? 'updated' : 'created', revision, ...(prev ? { prev } : {}), next: row } as never);
 }
 
+/**
+ * A row written or deleted through the registry API. Only local registrations: a row discovered
+ * from the cluster would be put back (or taken away) by its next change there, so changing it here
+ * would only mislead.
+ */
+function planLocalRow<R extends ServiceRow | WorkloadRow>(ctx: WriteContext, target: Kind, map: Map<string, R>, next: Omit<R, 'resourceVersion'> | undefined, key: string): void {
+  const source = map.get(key)?.source;
+  if (source !== undefined && source !== 'local') {
+    throw new ConflictError(`${target} ${key} comes from source "${source}" (discovered from the cluster): change it there; the registry API changes local registrations only`);
+  }
+  planRegistryRow(ctx, target, map, next, key);
+}
+
 export class RegistryStore {
   constructor(
     private readonly prisma: PrismaClient,
@@ -66,31 +79,31 @@ export class RegistryStore {
     private readonly domainSuffix: string,
   ) {}
 
-  async services(namespace?: string): Promise<ServiceRecord[]> {
+  async services(namespace?: string): Promise<RegisteredService[]> {
     const rows = await this.prisma.service.findMany({ where: namespace ? { namespace } : {}, orderBy: [{ namespace: 'asc' }, { name: 'asc' }] });
-    return rows.map((r) => serviceToRecord(serviceRow(r)));
+    return rows.map((r) => ({ ...serviceToRecord(serviceRow(r)), source: r.source }));
   }
 
-  async workloads(namespace?: string): Promise<WorkloadRecord[]> {
+  async workloads(namespace?: string): Promise<RegisteredWorkload[]> {
     const rows = await this.prisma.workload.findMany({ where: namespace ? { namespace } : {}, orderBy: [{ namespace: 'asc' }, { name: 'asc' }] });
-    return rows.map((r) => workloadToRecord(workloadRow(r)));
+    return rows.map((r) => ({ ...workloadToRecord(workloadRow(r)), source: r.source }));
   }
 
   upsertService(s: ServiceSpec, actor: Actor): Promise<WriteOutcome> {
     const row = serviceRowFrom(s, 'local', this.domainSuffix);
-    return write(this.prisma, this.analyze, actor, { enforce: false }, (ctx) => planRegistryRow(ctx, 'service', ctx.after.services, row, registryKey(s.namespace, s.name)));
+    return write(this.prisma, this.analyze, actor, { enforce: false }, (ctx) => planLocalRow(ctx, 'service', ctx.after.services, row, registryKey(s.namespace, s.name)));
   }
 
   deleteService(namespace: string, name: string, actor: Actor): Promise<WriteOutcome> {
-    return write(this.prisma, this.analyze, actor, { enforce: false }, (ctx) => planRegistryRow(ctx, 'service', ctx.after.services, undefined, registryKey(namespace, name)));
+    return write(this.prisma, this.analyze, actor, { enforce: false }, (ctx) => planLocalRow(ctx, 'service', ctx.after.services, undefined, registryKey(namespace, name)));
   }
 
   upsertWorkload(w: WorkloadSpec, actor: Actor): Promise<WriteOutcome> {
     const row: Omit<WorkloadRow, 'resourceVersion'> = { ...w, source: 'local' };
-    return write(this.prisma, this.analyze, actor, { enforce: false }, (ctx) => planRegistryRow(ctx, 'workload', ctx.after.workloads, row, registryKey(w.namespace, w.name)));
+    return write(this.prisma, this.analyze, actor, { enforce: false }, (ctx) => planLocalRow(ctx, 'workload', ctx.after.workloads, row, registryKey(w.namespace, w.name)));
   }
 
   deleteWorkload(namespace: string, name: string, actor: Actor): Promise<WriteOutcome> {
-    return write(this.prisma, this.analyze, actor, { enforce: false }, (ctx) => planRegistryRow(ctx, 'workload', ctx.after.workloads, undefined, registryKey(namespace, name)));
+    return write(this.prisma, this.analyze, actor, { enforce: false }, (ctx) => planLocalRow(ctx, 'workload', ctx.after.workloads, undefined, registryKey(namespace, name)));
   }
 }

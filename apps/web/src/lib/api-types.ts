@@ -13,7 +13,10 @@ export type Diagnostic = RouterOutputs['resources']['analyze']['diagnostics'][nu
 export type RevisionEntry = RouterOutputs['history']['list']['revisions'][number];
 export type AuditEvent = RouterOutputs['history']['audit']['events'][number];
 export type ProxyView = RouterOutputs['proxies']['list']['proxies'][number];
-export type ServiceRecord = RouterOutputs['registry']['services']['services'][number];
-export type WorkloadRecord = RouterOutputs['registry']['workloads']['workloads'][number];
+export type RegisteredService = RouterOutputs['registry']['services']['services'][number];
+export type RegisteredWorkload = RouterOutputs['registry']['workloads']['workloads'][number];
+/** What the planners read: a registration without where it came from. */
+export type ServiceRecord = Omit<RegisteredService, 'source'>;
+export type WorkloadRecord = Omit<RegisteredWorkload, 'source'>;
 export type Convergence = RouterOutputs['proxies']['convergence']['revisions'][number];
 export type Role = RouterOutputs['auth']['me']['role'];

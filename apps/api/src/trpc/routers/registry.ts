@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { namespaceName, objectName, serviceRecordSchema, serviceSchema, workloadRecordSchema, workloadSchema } from '@tern/shared';
+import { namespaceName, objectName, registeredServiceSchema, registeredWorkloadSchema, serviceSchema, workloadSchema } from '@tern/shared';
 import { editorProcedure, router, viewerProcedure } from '../trpc.ts';
 
 const ref = z.object({ namespace: namespaceName, name: objectName });
@@ -9,7 +9,7 @@ export const registryRouter = router({
   services: viewerProcedure
     .meta({ openapi: { method: 'GET', path: '/registry/services', tags: ['registry'], summary: 'List registered services' } })
     .input(z.object({ namespace: namespaceName.optional() }))
-    .output(z.object({ services: z.array(serviceRecordSchema) }))
+    .output(z.object({ services: z.array(registeredServiceSchema) }))
     .query(async ({ ctx, input }) => ({ services: await ctx.app.registry.services(input.namespace) })),
 
   upsertService: editorProcedure
@@ -27,7 +27,7 @@ export const registryRouter = router({
   workloads: viewerProcedure
     .meta({ openapi: { method: 'GET', path: '/registry/workloads', tags: ['registry'], summary: 'List registered workloads' } })
     .input(z.object({ namespace: namespaceName.optional() }))
-    .output(z.object({ workloads: z.array(workloadRecordSchema) }))
+    .output(z.object({ workloads: z.array(registeredWorkloadSchema) }))
     .query(async ({ ctx, input }) => ({ workloads: await ctx.app.registry.workloads(input.namespace) })),
 
   upsertWorkload: editorProcedure
