@@ -3,25 +3,12 @@ import assert from 'node:assert/strict';
 import { startTestApi, type TestApi } from './helpers.ts';
 import { FakeApiServer, kubeconfigFor, type KubeObject } from './kube/fake-apiserver.ts';
 import { KubeRegistrySync, type RegistrySyncOptions } from '../src/kube/registry-sync.ts';
+import { eventually } from './xds-fixtures.ts';
 
 // The registry from a cluster, end to end: objects written to the fake API server show up in the
 // control plane's REST registry (source kubernetes), through the real client-node informers and
 // the real write path, across 410s, watch failures, pagination and a cluster without EndpointSlices.
 
-async function eventually<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  let last: unknown;
-  while (Date.now() < end) {
-    try {
-      const v = await check();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  assert.fail(`not within ${ms} ms: ${what}${last ? ` (last error: ${String(last)})` : ''}`);
-}
 
 interface PodOpts {
   ip?: string;
@@ -66,7 +53,7 @@ describe('registry from a Kubernetes cluster', () => {
   const workloads = async (ns: string) => (await api.rest('GET', `/api/v1/registry/workloads?namespace=${ns}`)).body.workloads as any[];
   const services = async (ns: string) => (await api.rest('GET', `/api/v1/registry/services?namespace=${ns}`)).body.services as any[];
   // Expiring while the informer is between a list and its watch would compact nothing it needs.
-  const podsWatched = () => eventually('a pods watch', () => fake.watchCount('pods') > 0);
+  const podsWatched = () => eventually(() => fake.watchCount('pods') > 0, 10_000, 'a pods watch');
   const workload = async (ns: string, name: string) => (await workloads(ns)).find((w) => w.name === name);
 
   before(async () => {
@@ -129,6 +116,7 @@ describe('registry from a Kubernetes cluster', () => {
       addresses: ['10.0.0.11'],
       ports: { '9080': 8080 },
       resourceVersion: v1.resourceVersion,
+      source: 'kubernetes',
     });
     const v2 = await workload('shop', 'reviews-v2');
     assert.deepEqual(v2.labels, { app: 'reviews', version: 'v2' }, 'no tlsMode label without the tern-proxy container');
@@ -153,30 +141,30 @@ describe('registry from a Kubernetes cluster', () => {
 
   test('changes follow: a pod turning ready, a label change, deletions', async () => {
     fake.upsert('pods', pod('shop', 'reviews-v3', { app: 'reviews', version: 'v3' }, { ip: '10.0.0.13', ready: true }));
-    await eventually('v3 ready', () => workload('shop', 'reviews-v3'));
+    await eventually(() => workload('shop', 'reviews-v3'), 10_000, 'v3 ready');
 
     fake.upsert('pods', pod('shop', 'reviews-v2', { app: 'reviews', version: 'v2b' }, { ip: '10.0.0.12' }));
-    await eventually('v2 relabelled', async () => (await workload('shop', 'reviews-v2'))?.labels.version === 'v2b');
+    await eventually(async () => (await workload('shop', 'reviews-v2'))?.labels.version === 'v2b', 10_000, 'v2 relabelled');
 
     fake.remove('pods', 'shop', 'reviews-v3');
-    await eventually('v3 gone', async () => (await workload('shop', 'reviews-v3')) === undefined);
+    await eventually(async () => (await workload('shop', 'reviews-v3')) === undefined, 10_000, 'v3 gone');
 
     fake.upsert('services', service('shop', 'ratings', { app: 'ratings' }, [{ name: 'grpc', port: 50051 }]));
-    await eventually('ratings added', async () => (await services('shop')).find((s) => s.name === 'ratings')?.ports[0].protocol === 'GRPC');
+    await eventually(async () => (await services('shop')).find((s) => s.name === 'ratings')?.ports[0].protocol === 'GRPC', 10_000, 'ratings added');
     fake.remove('services', 'shop', 'ratings');
-    await eventually('ratings removed', async () => !(await services('shop')).some((s) => s.name === 'ratings'));
+    await eventually(async () => !(await services('shop')).some((s) => s.name === 'ratings'), 10_000, 'ratings removed');
     assert.ok((await services('shop')).some((s) => s.name === 'legacy'), 'the local service stays');
 
     // Deleting the cluster's look-alike of the local service leaves the local one alone.
     fake.remove('services', 'shop', 'legacy');
-    await eventually('conflict cleared', () => sync.status().conflicts.length === 0);
+    await eventually(() => sync.status().conflicts.length === 0, 10_000, 'conflict cleared');
     assert.equal((await api.app.db.prisma.service.findUnique({ where: { namespace_name: { namespace: 'shop', name: 'legacy' } } }))?.source, 'local');
   });
 
   test('a 410 mid-watch: the informer re-lists and no update made during the gap is lost', async () => {
     fake.upsert('pods', pod('gap', 'a', { app: 'a' }, { ip: '10.1.0.1' }));
     fake.upsert('pods', pod('gap', 'b', { app: 'b' }, { ip: '10.1.0.2' }));
-    await eventually('a and b', async () => (await workloads('gap')).length === 2);
+    await eventually(async () => (await workloads('gap')).length === 2, 10_000, 'a and b');
     const lists = () => fake.requests.filter((r) => r.path === '/api/v1/pods' && r.query.watch === undefined && !r.query.continue).length;
     const before = lists();
     await podsWatched();
@@ -185,14 +173,14 @@ describe('registry from a Kubernetes cluster', () => {
     fake.upsert('pods', pod('gap', 'a', { app: 'a', version: 'after-gap' }, { ip: '10.1.0.1' }));
     fake.remove('pods', 'gap', 'b');
     fake.expire('pods');
-    await eventually('the update made during the gap', async () => {
+    await eventually(async () => {
       const w = await workloads('gap');
       return w.length === 1 && w[0].labels.version === 'after-gap';
-    });
+    }, 10_000, 'the update made during the gap');
     assert.ok(lists() > before, 're-listed');
     // And it keeps watching afterwards.
     fake.upsert('pods', pod('gap', 'c', { app: 'c' }, { ip: '10.1.0.3' }));
-    await eventually('c after the re-list', () => workload('gap', 'c'));
+    await eventually(() => workload('gap', 'c'), 10_000, 'c after the re-list');
   });
 
   test('a 500 on the watch stops client-node\'s informer: restarted with backoff, it catches up', async () => {
@@ -201,7 +189,7 @@ describe('registry from a Kubernetes cluster', () => {
     fake.fail({ status: 500, resource: 'pods', watch: true, times: 3 });
     fake.closeWatches('pods'); // the resumed watch hits the injected 500s
     fake.upsert('pods', pod('boom', 'x', { app: 'x' }, { ip: '10.2.0.1' }));
-    await eventually('x after the restarts', () => workload('boom', 'x'));
+    await eventually(() => workload('boom', 'x'), 10_000, 'x after the restarts');
     const pods = sync.status().informers.find((i) => i.name === 'pods')!;
     assert.ok(pods.restarts >= restartsBefore + 3, `restarted ${pods.restarts - restartsBefore} times`);
     assert.match(pods.lastError ?? '', /Internal Server Error/);
@@ -211,7 +199,7 @@ describe('registry from a Kubernetes cluster', () => {
     fake.fail({ status: 403, resource: 'pods', watch: false, times: 2 });
     fake.expire('pods');
     fake.upsert('pods', pod('boom', 'y', { app: 'y' }, { ip: '10.2.0.2' }));
-    await eventually('y after a forbidden re-list', () => workload('boom', 'y'));
+    await eventually(() => workload('boom', 'y'), 10_000, 'y after a forbidden re-list');
   });
 
   test('lists are paged: more objects than the page size all arrive', async () => {
@@ -220,12 +208,12 @@ describe('registry from a Kubernetes cluster', () => {
     const from = fake.requests.length;
     await podsWatched();
     fake.expire('pods');
-    await eventually('all seven', async () => (await workloads('paged')).length === 7);
+    await eventually(async () => (await workloads('paged')).length === 7, 10_000, 'all seven');
     const total = fake.list('pods').length;
-    const pages = await eventually('the whole paged re-list', () => {
+    const pages = await eventually(() => {
       const p = fake.requests.slice(from).filter((r) => r.path === '/api/v1/pods' && r.query.watch === undefined && r.status === 200);
       return p.length >= Math.ceil(total / 2) ? p : undefined;
-    });
+    }, 10_000, 'the whole paged re-list');
     assert.ok(pages.length >= 5, `a paged list (${pages.length} requests)`);
     assert.ok(pages.every((r) => r.query.limit === '2'));
     assert.ok(pages.some((r) => r.query.continue));
@@ -240,15 +228,15 @@ describe('registry from a Kubernetes cluster', () => {
     fake.fail({ status: 410, resource: 'pods', watch: false, continue: true, times: 1 });
     fake.expire('pods');
     fake.upsert('pods', pod('paged', 'p-late', { app: 'p' }, { ip: '10.3.0.99' }));
-    await eventually('p-late', () => workload('paged', 'p-late'));
-    await eventually('a 410 on a continued page', () => fake.requests.slice(from).some((r) => r.path === '/api/v1/pods' && r.query.continue && r.status === 410));
+    await eventually(() => workload('paged', 'p-late'), 10_000, 'p-late');
+    await eventually(() => fake.requests.slice(from).some((r) => r.path === '/api/v1/pods' && r.query.continue && r.status === 410), 10_000, 'a 410 on a continued page');
     // Handled inside the paged list: the informer itself never failed.
     assert.equal(sync.status().informers.find((i) => i.name === 'pods')!.restarts, restarts);
   });
 
   test('stop() ends every watch and nothing more is written', async () => {
     await sync.stop();
-    await eventually('no watches left', () => fake.watchCount() === 0);
+    await eventually(() => fake.watchCount() === 0, 10_000, 'no watches left');
     const revision = sync.status().lastRevision;
     fake.upsert('pods', pod('shop', 'after-stop', { app: 'reviews' }, { ip: '10.0.0.99' }));
     await new Promise((r) => setTimeout(r, 200));
@@ -279,7 +267,7 @@ describe('registry from a Kubernetes cluster', () => {
         metadata: { name: 'web', namespace: 'legacyapi' },
         subsets: [{ addresses: [{ ip: '10.4.0.1', targetRef: { kind: 'Pod', name: 'web-1' } }], ports: [{ name: 'http', port: 8082, protocol: 'TCP' }] }],
       });
-      await eventually('endpoints change followed', async () => (await workload('legacyapi', 'web-1'))?.ports['80'] === 8082);
+      await eventually(async () => (await workload('legacyapi', 'web-1'))?.ports['80'] === 8082, 10_000, 'endpoints change followed');
       assert.ok(!fake.requests.some((r) => r.path === '/apis/discovery.k8s.io/v1/endpointslices' && r.query.watch === 'true' && r.status === 404));
     } finally {
       fake.unavailable('endpointslices', false);

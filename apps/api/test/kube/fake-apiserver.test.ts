@@ -2,6 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ApiException, CoreV1Api, DiscoveryV1Api, KubernetesObjectApi, ListWatch, PatchStrategy, Watch, makeInformer, setHeaderOptions, type KubernetesObject, type V1Pod } from '@kubernetes/client-node';
 import { FakeApiServer, kubeconfigFor } from './fake-apiserver.ts';
+import { eventually } from '../xds-fixtures.ts';
 
 // The fake API server through the real @kubernetes/client-node: if these pass, code written
 // against client-node sees the fake as it would see a cluster (for the parts the fake models).
@@ -11,14 +12,6 @@ const pod = (name: string, labels: Record<string, string> = {}): V1Pod => ({
   spec: { containers: [{ name: 'app', image: 'app:1' }] },
 });
 
-async function eventually(what: string, check: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  assert.fail(`not within ${ms} ms: ${what}`);
-}
 
 async function apiError(p: Promise<unknown>): Promise<{ code: number; body: any }> {
   try {
@@ -156,12 +149,12 @@ describe('fake API server through client-node', () => {
       (type, obj) => events.push({ type, name: obj?.metadata?.name, code: obj?.code }),
       (err) => (done = err),
     );
-    await eventually('replayed history', () => events.length === 2);
+    await eventually(() => events.length === 2, 5000, 'replayed history');
     assert.deepEqual(events.map((e) => `${e.type}:${e.name}`), ['ADDED:w1', 'DELETED:w1']);
     fake.bookmark();
-    await eventually('a bookmark', () => events.some((e) => e.type === 'BOOKMARK'));
+    await eventually(() => events.some((e) => e.type === 'BOOKMARK'), 5000, 'a bookmark');
     fake.expire('configmaps');
-    await eventually('410 then close', () => done !== 'open');
+    await eventually(() => done !== 'open', 5000, '410 then close');
     assert.deepEqual(events.at(-1), { type: 'ERROR', name: undefined, code: 410 });
     assert.equal(done, null);
 
@@ -169,7 +162,7 @@ describe('fake API server through client-node', () => {
     const again: number[] = [];
     let closed = false;
     await watch.watch('/api/v1/namespaces/watch/configmaps', { resourceVersion: start }, (type, obj) => type === 'ERROR' && again.push(obj.code), () => (closed = true));
-    await eventually('410 on resume', () => closed && again[0] === 410);
+    await eventually(() => closed && again[0] === 410, 5000, '410 on resume');
   });
 
   test('makeInformer: list then watch; a 410 mid-watch re-lists and reports a delete missed during the gap', async () => {
@@ -184,9 +177,9 @@ describe('fake API server through client-node', () => {
     fake.upsert('pods', { metadata: { name: 'p1', namespace: 'inf' } });
     await informer.start();
     try {
-      await eventually('initial add', () => seen.includes('add:p1'));
+      await eventually(() => seen.includes('add:p1'), 5000, 'initial add');
       fake.upsert('pods', { metadata: { name: 'p2', namespace: 'inf' } });
-      await eventually('watched add', () => seen.includes('add:p2'));
+      await eventually(() => seen.includes('add:p2'), 5000, 'watched add');
 
       // Compaction closes the watch with a 410 and the changes in between are not replayed:
       // only a re-list can tell the informer that p1 is gone.
@@ -194,10 +187,10 @@ describe('fake API server through client-node', () => {
       const before = lists();
       fake.expire('pods');
       fake.remove('pods', 'inf', 'p1');
-      await eventually('re-listed after 410', () => lists() > before);
-      await eventually('delete seen through the re-list', () => seen.includes('delete:p1'));
+      await eventually(() => lists() > before, 5000, 're-listed after 410');
+      await eventually(() => seen.includes('delete:p1'), 5000, 'delete seen through the re-list');
       fake.upsert('pods', { metadata: { name: 'p3', namespace: 'inf' } });
-      await eventually('watching again', () => seen.includes('add:p3'));
+      await eventually(() => seen.includes('add:p3'), 5000, 'watching again');
       assert.deepEqual(errors, []);
       assert.deepEqual(informer.list().map((p) => p.metadata?.name).sort(), ['p2', 'p3']);
     } finally {
@@ -216,7 +209,7 @@ describe('fake API server through client-node', () => {
       assert.equal(lists(), 1);
       fake.closeWatches('pods');
       fake.upsert('pods', { metadata: { name: 'during-gap', namespace: 'resume' } });
-      await eventually('caught up after the resume', () => seen.includes('during-gap'));
+      await eventually(() => seen.includes('during-gap'), 5000, 'caught up after the resume');
       assert.equal(lists(), 1);
       const watches = fake.requests.filter((r) => r.path === '/api/v1/namespaces/resume/pods' && r.query.watch === 'true');
       assert.ok(watches.length >= 2);
@@ -236,7 +229,7 @@ describe('fake API server through client-node', () => {
       const lists = () => fake.requests.filter((r) => r.path === '/api/v1/namespaces/gone/pods' && r.query.watch === undefined).length;
       fake.fail({ status: 410, resource: 'pods', watch: true });
       fake.closeWatches('pods');
-      await eventually('re-listed', () => lists() === 2);
+      await eventually(() => lists() === 2, 5000, 're-listed');
       assert.ok(fake.requests.some((r) => r.path === '/api/v1/namespaces/gone/pods' && r.status === 410));
       assert.deepEqual(errors, []);
     } finally {
@@ -251,7 +244,7 @@ describe('fake API server through client-node', () => {
     informer.on('error', (e) => errors.push(e));
     fake.fail({ status: 500, resource: 'pods', watch: true });
     await informer.start();
-    await eventually('error reported', () => errors.length === 1);
+    await eventually(() => errors.length === 1, 5000, 'error reported');
     assert.equal(errors[0].statusCode, 500);
     await informer.stop();
   });
@@ -269,7 +262,7 @@ describe('fake API server through client-node', () => {
       fake.upsert('configmaps', { metadata: { name: 'elsewhere', namespace: 'bm' } });
       const rv = fake.resourceVersion;
       fake.bookmark();
-      await eventually('the bookmark advanced the informer', () => lw.latestResourceVersion() === rv);
+      await eventually(() => lw.latestResourceVersion() === rv, 5000, 'the bookmark advanced the informer');
     } finally {
       await lw.stop();
     }
