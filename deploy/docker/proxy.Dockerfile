@@ -10,15 +10,24 @@ COPY packages ./packages
 COPY apps/proxy ./apps/proxy
 COPY apps/api/package.json ./apps/api/package.json
 COPY apps/web/package.json ./apps/web/package.json
-RUN npm ci --no-audit --no-fund && node apps/proxy/scripts/bundle.mjs \
- && npm prune --omit=dev --no-audit --no-fund
+RUN npm ci --no-audit --no-fund && node apps/proxy/scripts/bundle.mjs
+
+# Only what the bundle leaves external (gRPC and its .proto files, the X.509 library): the proxy's
+# production dependencies, ~70 MB instead of the whole workspace's ~850 MB.
+FROM node:20-bookworm-slim AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+COPY packages ./packages
+COPY apps/proxy/package.json ./apps/proxy/package.json
+COPY apps/api/package.json ./apps/api/package.json
+COPY apps/web/package.json ./apps/web/package.json
+RUN npm ci --omit=dev --workspace apps/proxy --include-workspace-root=false --ignore-scripts --no-audit --no-fund
 
 FROM node:20-bookworm-slim
 RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends iptables && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
-# The bundle and the packages it leaves external (gRPC's .proto files, the X.509 library).
-COPY --from=build /app/node_modules ./node_modules
-COPY --from=build /app/packages ./packages
+COPY --from=deps /app/node_modules ./node_modules
+COPY --from=deps /app/packages ./packages
 COPY --from=build /app/apps/proxy/package.json ./apps/proxy/package.json
 COPY --from=build /app/apps/proxy/dist ./apps/proxy/dist
 RUN printf '#!/bin/sh\nexec node /app/apps/proxy/dist/tern-proxy.mjs "$@"\n' > /usr/local/bin/tern-proxy && chmod 755 /usr/local/bin/tern-proxy
