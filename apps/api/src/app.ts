@@ -13,6 +13,7 @@ import { prepareMesh, proxyIdentityFromNode } from './compile/index.ts';
 import { TelemetryService } from './telemetry/service.ts';
 import { CaService } from './ca/service.ts';
 import type { KubeController } from './kube/controller.ts';
+import type { InjectionWebhook } from './kube/webhook-runtime.ts';
 
 // The composition root: one place that builds the control plane's parts from its config.
 
@@ -33,6 +34,8 @@ export interface App {
   ca: CaService;
   /** The leader-only Kubernetes work (policy into the cluster, the cluster into the registry); undefined outside Kubernetes. */
   kube: KubeController | undefined;
+  /** The sidecar-injection webhook (every replica, TERN_KUBE_INJECT); undefined outside Kubernetes. */
+  webhook: InjectionWebhook | undefined;
   close(): Promise<void>;
 }
 
@@ -45,7 +48,7 @@ export async function createApp(config: Config): Promise<App> {
   // Not with the embedded database: PGlite's whole executor is WebAssembly and needs optimized code.
   if (config.databaseUrl) setFlagsFromString('--liftoff-only');
   // Loaded only for a cluster: the Kubernetes client costs ~74 MB of RSS (kube/runtime.ts).
-  const kubeRuntime = config.caTokenReview || config.kubeReconcile || config.kubeRegistry ? await import('./kube/runtime.ts') : undefined;
+  const kubeRuntime = config.caTokenReview || config.kubeReconcile || config.kubeRegistry || config.kubeInject ? await import('./kube/runtime.ts') : undefined;
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   let ca: CaService;
   try {
@@ -88,8 +91,8 @@ export async function createApp(config: Config): Promise<App> {
   xds.extraServices.push(telemetry.grpcService());
   xds.extraServices.push(ca.grpcService());
   telemetry.start();
-  const kube = kubeRuntime && (config.kubeReconcile || config.kubeRegistry) ? kubeRuntime.kubeController(config, { resources, changes, prisma: db.prisma, analyze: analyzeFn }) : undefined;
-  return {
+  const kube = kubeRuntime && (config.kubeReconcile || config.kubeRegistry || config.kubeInject) ? kubeRuntime.kubeController(config, { resources, changes, prisma: db.prisma, analyze: analyzeFn, ca }) : undefined;
+  const app: App = {
     config,
     db,
     resources,
@@ -102,12 +105,24 @@ export async function createApp(config: Config): Promise<App> {
     telemetry,
     ca,
     kube,
+    webhook: undefined,
     async close() {
       await kube?.stop();
+      await app.webhook?.close();
       await xds.close();
       await telemetry.stop();
       await changes.stop();
       await db.close();
     },
   };
+  // Last: a webhook that cannot start (its port taken) stops everything started before it.
+  if (kubeRuntime && config.kubeInject) {
+    try {
+      app.webhook = await kubeRuntime.injectionWebhook(config, ca);
+    } catch (err) {
+      await app.close();
+      throw err;
+    }
+  }
+  return app;
 }

@@ -64,6 +64,21 @@ export interface Config {
   kubeRegistry: boolean;
   /** The control plane's own namespace (its Lease lives there); TERN_NAMESPACE, else POD_NAMESPACE, else tern-system. */
   namespace: string;
+  /** Serve the sidecar-injection webhook on every replica, keep its caBundle (leader); TERN_KUBE_INJECT, on in a pod by default. */
+  kubeInject: boolean;
+  /** The webhook's HTTPS listener (TERN_KUBE_INJECT_HOST, default TERN_API_HOST's value; TERN_KUBE_INJECT_PORT). */
+  kubeInjectHost: string;
+  kubeInjectPort: number;
+  /** Lifetime of the webhook's serving certificate (renewed at about half of it); TERN_KUBE_INJECT_CERT_TTL_SECONDS. */
+  kubeInjectCertTtlSeconds: number;
+  /** More DNS names for the serving certificate besides tern-webhook.<namespace>.svc…; TERN_KUBE_INJECT_DNS_NAMES. */
+  kubeInjectDnsNames: string[];
+  /** How often the leader checks the webhook configuration's caBundle (TERN_KUBE_INJECT_CA_BUNDLE_CHECK_SECONDS). */
+  kubeInjectCaBundleCheckMs: number;
+  /** The image injected as the sidecar (and its init container); TERN_PROXY_IMAGE. */
+  proxyImage: string;
+  /** Where injected sidecars reach xDS and the CA; TERN_KUBE_INJECT_XDS_ADDRESS, default tern-api.<namespace>.svc:15010. */
+  kubeInjectXdsAddress: string;
 }
 
 function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0): number {
@@ -124,6 +139,7 @@ function caConfig(env: NodeJS.ProcessEnv) {
   const kubeDrift = (env.TERN_KUBE_DRIFT?.trim() || 'correct') as 'correct' | 'adopt';
   if (kubeDrift !== 'correct' && kubeDrift !== 'adopt') throw new Error(`TERN_KUBE_DRIFT must be "correct" or "adopt", got "${env.TERN_KUBE_DRIFT}"`);
   const mtlsRaw = env.TERN_MTLS?.trim().toLowerCase() ?? '';
+  const namespace = env.TERN_NAMESPACE?.trim() || env.POD_NAMESPACE?.trim() || 'tern-system';
   if (!['', 'true', 'false', '1', '0'].includes(mtlsRaw)) throw new Error(`TERN_MTLS must be true or false, got "${env.TERN_MTLS}"`);
   return {
     trustDomain,
@@ -143,7 +159,38 @@ function caConfig(env: NodeJS.ProcessEnv) {
     kubeReconcile: flag(env, 'TERN_KUBE_RECONCILE', Boolean(env.KUBERNETES_SERVICE_HOST)),
     kubeDrift,
     kubeRegistry: flag(env, 'TERN_KUBE_REGISTRY', Boolean(env.KUBERNETES_SERVICE_HOST)),
-    namespace: env.TERN_NAMESPACE?.trim() || env.POD_NAMESPACE?.trim() || 'tern-system',
+    ...injectConfig(env, namespace),
+    namespace,
+  };
+}
+
+/** The image injected as the sidecar when TERN_PROXY_IMAGE is unset (deploy/kubernetes/base/control-plane.yaml sets the same). */
+export const DEFAULT_PROXY_IMAGE = 'tern-proxy:0.1.0';
+const DNS_NAME = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$/;
+
+function injectConfig(env: NodeJS.ProcessEnv, namespace: string) {
+  const port = int(env, 'TERN_KUBE_INJECT_PORT', 15017);
+  if (port > 65535) throw new Error(`TERN_KUBE_INJECT_PORT must be a port number (0-65535), got "${env.TERN_KUBE_INJECT_PORT}"`);
+  // Set but empty is a mistake (a templating gap), not "use the default": the sidecar would have no image.
+  const image = env.TERN_PROXY_IMAGE;
+  if (image !== undefined && image.trim() === '') throw new Error('TERN_PROXY_IMAGE must name an image (e.g. registry.example/tern-proxy:0.1.0), got an empty value');
+  if (image !== undefined && /\s/.test(image.trim())) throw new Error(`TERN_PROXY_IMAGE must be an image reference without spaces, got "${image}"`);
+  const xds = env.TERN_KUBE_INJECT_XDS_ADDRESS?.trim() || `tern-api.${namespace}.svc:15010`;
+  const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d+)$/.exec(xds);
+  if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) throw new Error(`TERN_KUBE_INJECT_XDS_ADDRESS must be host:port (the control plane's xDS address as pods reach it), got "${xds}"`);
+  const names = (env.TERN_KUBE_INJECT_DNS_NAMES ?? '').split(',').map((n) => n.trim()).filter(Boolean);
+  names.forEach((n, i) => {
+    if (!DNS_NAME.test(n)) throw new Error(`TERN_KUBE_INJECT_DNS_NAMES: item ${i + 1} ("${n}") must be a lower-case DNS name`);
+  });
+  return {
+    kubeInject: flag(env, 'TERN_KUBE_INJECT', Boolean(env.KUBERNETES_SERVICE_HOST)),
+    kubeInjectHost: env.TERN_KUBE_INJECT_HOST?.trim() || env.TERN_API_HOST?.trim() || '127.0.0.1',
+    kubeInjectPort: port,
+    kubeInjectCertTtlSeconds: int(env, 'TERN_KUBE_INJECT_CERT_TTL_SECONDS', 7 * 24 * 3600, 60),
+    kubeInjectDnsNames: names,
+    kubeInjectCaBundleCheckMs: int(env, 'TERN_KUBE_INJECT_CA_BUNDLE_CHECK_SECONDS', 60, 1) * 1000,
+    proxyImage: image?.trim() || DEFAULT_PROXY_IMAGE,
+    kubeInjectXdsAddress: xds,
   };
 }
 

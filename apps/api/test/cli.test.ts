@@ -1,16 +1,15 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
 import { ADMIN_PASSWORD, startTestApi, type TestApi } from './helpers.ts';
+import { runTern, type TernRun } from './tern-cli.ts';
 
 // The real `tern` binary, run as a user would, against a real API server.
 
 const root = path.resolve(import.meta.dirname, '../../..');
-const bin = path.join(root, 'node_modules', '.bin', 'tern');
 const samples = path.join(root, 'samples', 'bookinfo');
 
 let api: TestApi;
@@ -25,20 +24,8 @@ after(async () => {
   fs.rmSync(home, { recursive: true, force: true });
 });
 
-function tern(args: string[], opts: { token?: string | null; stdin?: string } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env: NodeJS.ProcessEnv = { ...process.env, TERN_API_URL: api.url, TERN_CONFIG: path.join(home, 'config.json') };
-  delete env.TERN_TOKEN;
-  const token = opts.token === undefined ? api.token : opts.token;
-  if (token) env.TERN_TOKEN = token;
-  return new Promise((resolve) => {
-    const child = spawn(bin, args, { env, cwd: root });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.stdin.end(opts.stdin ?? '');
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
+function tern(args: string[], opts: { token?: string | null; stdin?: string } = {}): Promise<TernRun> {
+  return runTern(args, { server: api.url, token: opts.token === undefined ? api.token : opts.token, config: path.join(home, 'config.json'), ...(opts.stdin !== undefined ? { stdin: opts.stdin } : {}) });
 }
 
 test('apply -f the Bookinfo samples, then get them back as YAML', async () => {

@@ -178,7 +178,7 @@ describe('injectSidecar: what is injected', () => {
     assert.equal(env.POD_IP, 'status.podIP');
     assert.equal(env.TERN_XDS_ADDRESS, config.xdsAddress);
     assert.equal(env[TOKEN_FILE_ENV], TOKEN_FILE);
-    assert.equal(env.TERN_JOIN_TOKEN_FILE, TOKEN_FILE, 'the proxy presents the token to the CA today through its token-file setting');
+    assert.equal(env.TERN_JOIN_TOKEN_FILE, undefined, 'the service-account token is not a join token: the proxy reads it through TERN_SA_TOKEN_FILE');
     assert.equal(proxy.securityContext!.runAsUser, 1337);
     assert.equal(proxy.securityContext!.runAsNonRoot, true);
     assert.deepEqual(proxy.readinessProbe!.httpGet, { path: '/healthz/ready', port: 15021 });

@@ -47,3 +47,20 @@ test('sameJson ignores key order and undefined members, not array order', () => 
   assert.ok(!sameJson({ a: [1, 2] }, { a: [2, 1] }));
   assert.ok(!sameJson({ a: 1 }, { a: '1' }));
 });
+
+test('plan: a drift carries the edited object (for the audit diff); an adoption the stored one; same spec from an older revision is rewritten', () => {
+  const d = stored('d', '5', { hosts: ['d'] });
+  const edited = inCluster(d, { hosts: ['d', 'evil'] });
+  const [fix] = planReconcile([d], [edited], 'correct');
+  assert.equal(fix!.kind, 'apply');
+  assert.deepEqual((fix as { current?: CustomResource }).current!.spec, { hosts: ['d', 'evil'] });
+  const [adopt] = planReconcile([d], [edited], 'adopt');
+  assert.equal(adopt!.kind, 'adopt');
+  assert.deepEqual((adopt as { stored: { spec: unknown } }).stored.spec, { hosts: ['d'] });
+  // After an adoption the store's revision moved while the spec is the cluster's: rewrite the
+  // annotation (a 'changed' apply), or the next edit would be taken for a change made in Tern.
+  const adopted = stored('d', '6', { hosts: ['d', 'evil'] });
+  const plan = planReconcile([adopted], [inCluster(adopted, adopted.spec, true, '5')], 'adopt');
+  assert.deepEqual(plan.map((p) => `${p.kind} ${p.kind === 'apply' ? p.reason : ''}`), ['apply changed']);
+  assert.deepEqual(planReconcile([adopted], [inCluster(adopted)], 'adopt'), [], 'written from the current revision: nothing');
+});

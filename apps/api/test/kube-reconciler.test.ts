@@ -1,19 +1,15 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { ApiextensionsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, loadYaml, PatchStrategy, setHeaderOptions, type V1CustomResourceDefinition } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { PolicyReconciler } from '../src/kube/reconciler.ts';
 import { startTestApi, type TestApi } from './helpers.ts';
-import { startRealApiServer, type RealApiServer } from './kube/real-apiserver.ts';
+import { registerCrds, startRealApiServer, ternCrds, type RealApiServer } from './kube/real-apiserver.ts';
 
 // The reconciler against a real kube-apiserver with Tern's CRDs (deploy/kubernetes/base/crds):
 // policy written through the API appears as custom resources (server-side apply, status), a
 // kubectl edit is corrected (or adopted), deleting in Tern deletes in the cluster, and objects Tern
 // does not manage are left alone.
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 let kube: RealApiServer;
 let kc: KubeConfig;
 let api: TestApi;
@@ -24,21 +20,9 @@ before(async () => {
   kube = await startRealApiServer();
   kc = new KubeConfig();
   kc.loadFromFile(kube.kubeconfig);
-  const ext = kc.makeApiClient(ApiextensionsV1Api);
-  const dir = path.join(repo, 'deploy/kubernetes/base/crds');
-  // loadYaml, not a plain YAML parse: client-node serializes by its model, and keys it does not map
-  // (x-kubernetes-preserve-unknown-fields as written in YAML) would be dropped on the way out.
-  const crds = fs.readdirSync(dir).filter((f) => f.endsWith('.tern.dev.yaml')).map((f) => loadYaml<V1CustomResourceDefinition>(fs.readFileSync(path.join(dir, f), 'utf8')));
+  const crds = ternCrds();
   assert.ok(crds.length >= 5, 'the CRDs are there');
-  for (const crd of crds) await ext.createCustomResourceDefinition({ body: crd });
-  for (const crd of crds) {
-    for (let i = 0; ; i++) {
-      const got = await ext.readCustomResourceDefinition({ name: crd.metadata!.name! });
-      if (got.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) break;
-      if (i > 100) throw new Error(`CRD ${crd.metadata!.name} not established`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  await registerCrds(kc, crds);
   await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: 'shop' } } });
   objects = kc.makeApiClient(CustomObjectsApi);
   api = await startTestApi();
@@ -72,7 +56,7 @@ const weights = (cr: Awaited<ReturnType<typeof read>>) => cr.spec.http[0]!.route
 
 test('stored policy is applied as Tern custom resources with server-side apply and an Accepted condition; a kubectl edit is corrected', async () => {
   await apply(vs([90, 10]));
-  const r = new PolicyReconciler(kc, api.app.resources);
+  const r = new PolicyReconciler(kc, api.app.resources, { audit: api.app.audit });
   const first = await r.reconcileOnce();
   assert.deepEqual(first.errors, []);
   assert.equal(first.applied, 2, "the VirtualService and its DestinationRule");
@@ -82,7 +66,7 @@ test('stored policy is applied as Tern custom resources with server-side apply a
   assert.ok(cr.metadata.managedFields.some((m) => m.manager === 'tern-control-plane'), JSON.stringify(cr.metadata.managedFields));
   assert.ok(cr.status?.conditions?.some((c) => c.type === 'Accepted' && c.status === 'True'), JSON.stringify(cr));
   // Nothing to do the second time.
-  assert.deepEqual(await r.reconcileOnce(), { applied: 0, deleted: 0, drifted: 0, adopted: 0, errors: [] });
+  assert.deepEqual(await r.reconcileOnce(), { applied: 0, deleted: 0, drifted: 0, adopted: 0, statusWritten: 0, unsettled: 0, errors: [] });
 
   // Someone edits it with kubectl (a merge patch by another manager): drift, corrected.
   await objects.patchNamespacedCustomObject({ ...VS, namespace: 'shop', name: 'reviews', body: { spec: { http: [{ route: [{ destination: { host: 'reviews', subset: 'v1' }, weight: 50 }, { destination: { host: 'reviews', subset: 'v2' }, weight: 50 }] }] } }, fieldManager: 'kubectl-edit' }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
@@ -90,6 +74,13 @@ test('stored policy is applied as Tern custom resources with server-side apply a
   const fix = await r.reconcileOnce();
   assert.equal(fix.drifted, 1);
   assert.deepEqual(weights(await read()), [90, 10]);
+  const [drift] = (await api.app.audit.list({ actor: 'system:kubernetes', actions: ['drift-corrected'], limit: 10 })).events;
+  assert.deepEqual(drift?.diff, [
+    { op: 'replace', path: 'spec.http[0].route[0].weight', from: 50, to: 90 },
+    { op: 'replace', path: 'spec.http[0].route[1].weight', from: 50, to: 10 },
+  ]);
+  // Corrected, and its status written once: the next pass has nothing to do.
+  assert.deepEqual(await r.reconcileOnce(), { applied: 0, deleted: 0, drifted: 0, adopted: 0, statusWritten: 0, unsettled: 0, errors: [] });
 
   // A change in Tern reaches the cluster; a deletion in Tern deletes there too.
   await apply(vs([80, 20]));
@@ -106,7 +97,7 @@ test('stored policy is applied as Tern custom resources with server-side apply a
 test('objects Tern does not manage are left alone; with adopt, a kubectl edit is taken into the store', async () => {
   await objects.createNamespacedCustomObject({ ...VS, namespace: 'shop', body: { apiVersion: 'networking.tern.dev/v1', kind: 'VirtualService', metadata: { name: 'handmade', namespace: 'shop' }, spec: { hosts: ['handmade'] } } });
   await apply(vs([70, 30]));
-  const r = new PolicyReconciler(kc, api.app.resources, 'adopt');
+  const r = new PolicyReconciler(kc, api.app.resources, { mode: 'adopt' });
   assert.deepEqual((await r.reconcileOnce()).errors, []);
   await objects.patchNamespacedCustomObject({ ...VS, namespace: 'shop', name: 'reviews', body: { spec: { http: [{ route: [{ destination: { host: 'reviews', subset: 'v1' }, weight: 60 }, { destination: { host: 'reviews', subset: 'v2' }, weight: 40 }] }] } }, fieldManager: 'kubectl-edit' }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
   const adopted = await r.reconcileOnce();
@@ -115,7 +106,7 @@ test('objects Tern does not manage are left alone; with adopt, a kubectl edit is
   assert.deepEqual(stored.spec.http[0].route.map((x: { weight: number }) => x.weight), [60, 40]);
   // The next pass writes the store's (adopted) version back with a new revision: nothing drifts.
   await r.reconcileOnce();
-  assert.deepEqual(await r.reconcileOnce(), { applied: 0, deleted: 0, drifted: 0, adopted: 0, errors: [] });
+  assert.deepEqual(await r.reconcileOnce(), { applied: 0, deleted: 0, drifted: 0, adopted: 0, statusWritten: 0, unsettled: 0, errors: [] });
   // The hand-made object is still there.
   await objects.getNamespacedCustomObject({ ...VS, namespace: 'shop', name: 'handmade' });
 });

@@ -1,6 +1,5 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,11 +7,10 @@ import YAML from 'yaml';
 import { startTestApi, type TestApi } from './helpers.ts';
 import { certExpiry } from '../src/cli/main.ts';
 import { SotwClient, TYPE_URL, eventually, meshCaughtUp, node } from './xds-fixtures.ts';
+import { runTern, type TernRun } from './tern-cli.ts';
 
 // Proxy status across the API, the ProxyStatus table and the CLI.
 
-const root = path.resolve(import.meta.dirname, '../../..');
-const bin = path.join(root, 'node_modules', '.bin', 'tern');
 let api: TestApi;
 let home: string;
 const clients: SotwClient[] = [];
@@ -29,17 +27,8 @@ after(async () => {
   fs.rmSync(home, { recursive: true, force: true });
 });
 
-function tern(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env: NodeJS.ProcessEnv = { ...process.env, TERN_API_URL: api.url, TERN_CONFIG: path.join(home, 'config.json'), TERN_TOKEN: api.token };
-  return new Promise((resolve) => {
-    const child = spawn(bin, args, { env, cwd: root });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.stdin.end();
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
+function tern(args: string[]): Promise<TernRun> {
+  return runTern(args, { server: api.url, token: api.token, config: path.join(home, 'config.json') });
 }
 
 async function proxy(id: string, metadata: Record<string, string>, opts: { nackClusters?: string } = {}) {

@@ -8,7 +8,7 @@ import { runProxy } from './proxy.ts';
 
 const USAGE = `usage: tern-proxy --bootstrap FILE [--admin-port N] [--stats-port N|off] [--drain-seconds N] [--access-log] [--cert-output-dir DIR]
   env: TERN_BOOTSTRAP, TERN_ADMIN_PORT, TERN_STATS_PORT, TERN_DRAIN_SECONDS (default 5), TERN_ACCESS_LOG=1, TERN_LOG_LEVEL
-  workload identity: TERN_JOIN_TOKEN or TERN_JOIN_TOKEN_FILE (or node metadata JOIN_TOKEN_FILE), TERN_CERT_OUTPUT_DIR`;
+  workload identity: TERN_SA_TOKEN_FILE (Kubernetes service-account token), TERN_JOIN_TOKEN or TERN_JOIN_TOKEN_FILE (or node metadata JOIN_TOKEN_FILE), TERN_CERT_OUTPUT_DIR`;
 
 function intOption(name: string, value: string | undefined): number | undefined {
   if (value === undefined || value === '') return undefined;

@@ -95,6 +95,42 @@ test('a refused token: no certificate, the error in the status, retried with bac
   await eventually(() => a.status().state === 'ready', 8000);
 });
 
+test('TERN_SA_TOKEN_FILE: the projected token file is re-read for every call (kubelet rotates it)', async () => {
+  const ca = await startTestCa({ token: 'token-A' });
+  cleanups.push(() => ca.close());
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tern-sa-token-'));
+  cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'tern-token');
+  fs.writeFileSync(file, 'token-A\n');
+  const { a } = agent(ca, { token: { kind: 'sa-file', path: file, from: 'TERN_SA_TOKEN_FILE' } });
+  await a.renewNow();
+  assert.equal(a.status().state, 'ready');
+  assert.equal(a.status().lastCredential, 'service-account-token');
+  assert.match(a.status().credential, /^service-account token from file .*tern-token \(TERN_SA_TOKEN_FILE\)$/);
+  assert.deepEqual(ca.issued.map((i) => i.token), ['token-A']);
+  // kubelet rotated the token: the next call that needs it sends the new content.
+  ca.acceptSvid = false;
+  ca.tokens = new Set(['token-B']);
+  fs.writeFileSync(file, 'token-B\n');
+  await a.renewNow();
+  assert.equal(a.status().consecutiveFailures, 0, a.status().lastError?.message);
+  assert.deepEqual(ca.issued.map((i) => i.token), ['token-A', 'token-B']);
+  // A token the CA refuses: the error names the credential and the file.
+  fs.writeFileSync(file, 'token-C');
+  await a.renewNow();
+  assert.match(a.status().lastError!.message, /\(service-account token\): UNAUTHENTICATED: join token not accepted \(the token from .*tern-token was refused/);
+  // An empty or missing file is named with the variable.
+  fs.writeFileSync(file, '  \n');
+  await a.renewNow();
+  assert.match(a.status().lastError!.message, /^TERN_SA_TOKEN_FILE: the service-account token file .*tern-token is empty/);
+  fs.rmSync(file);
+  await a.renewNow();
+  assert.match(a.status().lastError!.message, /^TERN_SA_TOKEN_FILE: cannot read the service-account token file .*tern-token: ENOENT/);
+  fs.writeFileSync(file, 'token-B');
+  await a.renewNow();
+  assert.deepEqual(ca.issued.map((i) => i.token), ['token-A', 'token-B', 'token-B']);
+});
+
 test('renewal failures keep the current certificate until it expires, then drop it; a recovered CA issues a new one', async () => {
   const ca = await startTestCa({ token: 'good', lifetimeMs: 4000 });
   cleanups.push(() => ca.close());

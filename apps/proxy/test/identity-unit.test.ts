@@ -116,6 +116,9 @@ test('configuration: off without a token; token sources, SPIFFE ID and output di
   assert.equal(f.renew.fraction, 0.1);
   // The environment wins over node metadata.
   assert.deepEqual(resolveIdentityConfig({ ...base, metadata: { JOIN_TOKEN_FILE: '/a' }, env: { TERN_JOIN_TOKEN_FILE: '/b' } })!.token, { kind: 'file', path: '/b', from: 'TERN_JOIN_TOKEN_FILE' });
+  // The injected service-account token wins over a join token (and TERN_JOIN_TOKEN_FILE keeps working alone).
+  assert.deepEqual(resolveIdentityConfig({ ...base, metadata: { JOIN_TOKEN_FILE: '/a' }, env: { TERN_SA_TOKEN_FILE: ' /var/run/secrets/tern/tokens/tern-token ', TERN_JOIN_TOKEN: 'j', TERN_JOIN_TOKEN_FILE: '/b' } })!.token, { kind: 'sa-file', path: '/var/run/secrets/tern/tokens/tern-token', from: 'TERN_SA_TOKEN_FILE' });
+  assert.throws(() => resolveIdentityConfig({ caAddress: undefined, caTls: false, metadata: {}, env: { TERN_SA_TOKEN_FILE: '/t' } }), /TERN_SA_TOKEN_FILE: a service-account token is set but the bootstrap has no dynamic_resources.ads_config/);
   assert.throws(() => resolveIdentityConfig({ ...base, metadata: {}, env: { TERN_JOIN_TOKEN: 'x', TERN_IDENTITY_RENEW_FRACTION: '2' } }), (e: Error) => e instanceof IdentityConfigError && /TERN_IDENTITY_RENEW_FRACTION: a number between 0 and 1/.test(e.message));
   assert.throws(() => resolveIdentityConfig({ ...base, metadata: { TRUST_DOMAIN: 'Bad Domain' }, env: { TERN_JOIN_TOKEN: 'x' } }), /node.metadata.TRUST_DOMAIN/);
   assert.throws(() => resolveIdentityConfig({ caAddress: undefined, caTls: false, metadata: {}, env: { TERN_JOIN_TOKEN: 'x' } }), /TERN_JOIN_TOKEN: a join token is set but the bootstrap has no dynamic_resources.ads_config/);

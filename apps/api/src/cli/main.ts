@@ -5,6 +5,7 @@ import { resolveKind, type ApplyResult, type Diagnostic, type StoredResource } f
 import { EXIT, makeClient, reportError, UsageError, type Client } from './client.ts';
 import { readCredentials, resolveTarget, writeCredentials, configPath } from './credentials.ts';
 import { installCommand } from './install.ts';
+import { IMPORT_HELP, importCommand } from './import-istio.ts';
 
 const HELP = `tern — the Tern service mesh CLI
 
@@ -20,6 +21,8 @@ Usage:
   tern proxy-status [-n NS] [-o table|json|yaml]
   tern proxy-config PROXY [--type clusters|listeners|routes|endpoints] [-o table|json|yaml]
   tern install --dry-run [--with-postgres] [-n NS]   print the Kubernetes manifests (docs/kubernetes.md)
+  tern import istio [--kubeconfig FILE] [--context NAME] [-n NS] [-l SELECTOR] [--dry-run [-o table|yaml]]
+                                      copy the cluster's Istio resources into Tern (docs/kubernetes.md)
   tern version
 
 KIND: VirtualService (vs), DestinationRule (dr), ServiceEntry (se), PeerAuthentication (pa),
@@ -317,6 +320,8 @@ const commands: Record<string, Handler> = {
 
   install: (args) => installCommand(args),
 
+  import: (args, ctx) => importCommand(args, ctx),
+
   async version() {
     out('tern 0.1.0\n');
     return EXIT.ok;
@@ -333,7 +338,7 @@ export async function main(argv: string[]): Promise<number> {
   let server = resolveTarget({}).server;
   if (!handler) return reportError(new UsageError(`unknown command "${cmd}"`), server);
   if (rest.includes('--help') || rest.includes('-h')) {
-    out(HELP);
+    out(cmd === 'import' ? IMPORT_HELP : HELP);
     return EXIT.ok;
   }
   const serverFlag = rest.indexOf('--server');

@@ -2,6 +2,9 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { logger } from '../log.ts';
 import type { ChangeFeed } from '../store/changes.ts';
 import type { ResourceStore } from '../store/resources.ts';
+import type { AuditLog } from '../store/audit.ts';
+import type { ProxyConvergence } from './conditions.ts';
+import { CustomResourceWatch } from './cr-watch.ts';
 import { LeaderElector } from './leader-election.ts';
 import { PolicyReconciler } from './reconciler.ts';
 
@@ -24,6 +27,14 @@ export interface KubeControllerOptions {
   identity: string;
   /** Write policy into the cluster (undefined: do not). */
   reconcile?: { mode: 'correct' | 'adopt' } | undefined;
+  /** Where drift is recorded. */
+  audit?: AuditLog | undefined;
+  /** Every connected proxy, from the shared status table (the ProxiesConverged condition). */
+  proxies?: (() => Promise<ProxyConvergence[]>) | undefined;
+  /** How often the proxies' shared status is read for a change (which triggers a pass: conditions). */
+  statusMs?: number;
+  /** Watch Tern's custom resources (a pass on each change); default on. */
+  watch?: boolean;
   leaderServices?: LeaderService[];
   resyncMs?: number;
   debounceMs?: number;
@@ -32,9 +43,12 @@ export interface KubeControllerOptions {
 
 export class KubeController {
   private readonly elector: LeaderElector;
-  private readonly reconciler: PolicyReconciler;
+  readonly reconciler: PolicyReconciler;
+  private watch: CustomResourceWatch | undefined;
+  private proxyPoll: NodeJS.Timeout | undefined;
   private leading = false;
   private timer: NodeJS.Timeout | undefined;
+  private dueAt = 0;
   private running: Promise<void> | undefined;
   private again = false;
   private unsubscribe: (() => void) | undefined;
@@ -42,7 +56,7 @@ export class KubeController {
   passes = 0;
 
   constructor(private readonly o: KubeControllerOptions) {
-    this.reconciler = new PolicyReconciler(o.kc, o.resources, o.reconcile?.mode ?? 'correct');
+    this.reconciler = new PolicyReconciler(o.kc, o.resources, { mode: o.reconcile?.mode ?? 'correct', audit: o.audit, proxies: o.proxies });
     this.elector = new LeaderElector({
       kc: o.kc,
       namespace: o.namespace,
@@ -52,11 +66,13 @@ export class KubeController {
       onStartedLeading: () => {
         this.leading = true;
         this.trigger(0);
+        this.startWatch();
         for (const s of o.leaderServices ?? []) s.start().catch((err: Error) => logger.error({ err: err.message }, 'kubernetes: a leader service failed to start'));
       },
       onStoppedLeading: () => {
         this.leading = false;
-        clearTimeout(this.timer);
+        this.cancelTimer();
+        void this.stopWatch();
         for (const s of o.leaderServices ?? []) void s.stop();
       },
     });
@@ -64,6 +80,46 @@ export class KubeController {
 
   get isLeader(): boolean {
     return this.leading;
+  }
+
+  /** Custom resource events seen by this replica's watch (tests). */
+  get watchEvents(): number {
+    return this.watch?.events ?? 0;
+  }
+
+  private startWatch(): void {
+    if (!this.o.reconcile || this.o.watch === false || this.watch) return;
+    const w = new CustomResourceWatch(this.o.kc, () => this.trigger(this.o.debounceMs ?? 200));
+    this.watch = w;
+    void w.start();
+    this.pollProxies();
+  }
+
+  /**
+   * Proxy status lives in the database (any replica's proxies), with no change feed of its own:
+   * read it every `statusMs` and run a pass when what the conditions depend on changed (a proxy
+   * came, left, ACKed a revision, NACKed). The read is one query; the pass (a LIST per kind) runs
+   * only on a change.
+   */
+  private pollProxies(): void {
+    if (!this.o.proxies) return;
+    clearTimeout(this.proxyPoll);
+    this.proxyPoll = setTimeout(async () => {
+      try {
+        if (this.leading && !this.running && (await this.reconciler.proxiesChanged())) this.trigger(0);
+      } catch (err) {
+        logger.warn({ err: (err as Error).message }, 'kubernetes: reading proxy status failed');
+      }
+      if (this.watch) this.pollProxies();
+    }, this.o.statusMs ?? 2_000);
+    this.proxyPoll.unref();
+  }
+
+  private async stopWatch(): Promise<void> {
+    clearTimeout(this.proxyPoll);
+    const w = this.watch;
+    this.watch = undefined;
+    await w?.stop();
   }
 
   start(): this {
@@ -74,7 +130,8 @@ export class KubeController {
 
   async stop(): Promise<void> {
     this.unsubscribe?.();
-    clearTimeout(this.timer);
+    this.cancelTimer();
+    await this.stopWatch();
     await this.elector.stop(true);
     await Promise.all((this.o.leaderServices ?? []).map((s) => s.stop()));
     await this.running;
@@ -82,9 +139,22 @@ export class KubeController {
 
   private trigger(delayMs: number): void {
     if (!this.leading || !this.o.reconcile) return;
+    // The earliest pass asked for wins: a resync scheduled at the end of a pass must not push back
+    // a pass an event asked for meanwhile (a watch event of the pass's own writes, a store change).
+    const due = Date.now() + delayMs;
+    if (this.timer && this.dueAt <= due) return;
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.run(), delayMs);
+    this.dueAt = due;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.run();
+    }, delayMs);
     this.timer.unref();
+  }
+
+  private cancelTimer(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
   }
 
   private run(): void {

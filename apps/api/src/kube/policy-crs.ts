@@ -30,7 +30,7 @@ export const REVISION_ANNOTATION = 'tern.dev/resource-version';
 export interface CustomResource {
   apiVersion: string;
   kind: string;
-  metadata: { name: string; namespace: string; labels?: Record<string, string>; annotations?: Record<string, string>; resourceVersion?: string; managedFields?: { manager?: string; operation?: string }[] };
+  metadata: { name: string; namespace: string; labels?: Record<string, string>; annotations?: Record<string, string>; resourceVersion?: string; generation?: number; managedFields?: { manager?: string; operation?: string }[] };
   spec: Record<string, unknown>;
   status?: Record<string, unknown>;
 }
@@ -66,9 +66,11 @@ export function sameJson(a: unknown, b: unknown): boolean {
 }
 
 export type ReconcileAction =
-  | { kind: 'apply'; cr: CustomResource; reason: 'missing' | 'changed' | 'drifted' }
+  /** `current`: the cluster's object, when there is one (for a drift: what was edited). */
+  | { kind: 'apply'; cr: CustomResource; reason: 'missing' | 'changed' | 'drifted'; current?: CustomResource }
   | { kind: 'delete'; crKind: CrKind; namespace: string; name: string }
-  | { kind: 'adopt'; cr: CustomResource };
+  /** `cr`: the cluster's edited object; `stored`: the store's object it replaces. */
+  | { kind: 'adopt'; cr: CustomResource; stored: StoredResource };
 
 /**
  * What to do to make the cluster match the store (pure): apply what is missing or differs, delete
@@ -91,11 +93,16 @@ export function planReconcile(stored: readonly StoredResource[], inCluster: read
       actions.push({ kind: 'apply', cr, reason: 'missing' });
       continue;
     }
-    if (sameJson(cur.spec, cr.spec)) continue;
     const writtenFrom = cur.metadata.annotations?.[REVISION_ANNOTATION];
+    // Same spec from an older revision (an adopted edit, a label change): rewritten so the
+    // annotation names the current revision, else the next edit would not be seen as drift.
+    if (sameJson(cur.spec, cr.spec)) {
+      if (writtenFrom !== r.metadata.resourceVersion) actions.push({ kind: 'apply', cr, reason: 'changed', current: cur });
+      continue;
+    }
     const drifted = writtenFrom === r.metadata.resourceVersion;
-    if (drifted && mode === 'adopt') actions.push({ kind: 'adopt', cr: cur });
-    else actions.push({ kind: 'apply', cr, reason: drifted ? 'drifted' : 'changed' });
+    if (drifted && mode === 'adopt') actions.push({ kind: 'adopt', cr: cur, stored: r });
+    else actions.push({ kind: 'apply', cr, reason: drifted ? 'drifted' : 'changed', current: cur });
   }
   for (const c of inCluster) {
     if (c.metadata.labels?.[MANAGED_BY_LABEL] !== MANAGED_BY) continue;

@@ -1,15 +1,14 @@
 import type { PrismaClient } from '../generated/prisma/client.ts';
 import { planRegistryRow, serviceRowFrom } from '../store/registry.ts';
 import { registryKey, type ServiceRow, type WorkloadRow } from '../store/snapshot.ts';
-import { write, type Actor, type AnalyzeFn, type WriteContext } from '../store/writer.ts';
+import { write, type AnalyzeFn, type WriteContext } from '../store/writer.ts';
+import { KUBERNETES_ACTOR } from './actor.ts';
 import { KUBERNETES_SOURCE, type DesiredRegistry } from './registry-map.ts';
 
 // Makes the registry's Kubernetes-sourced rows equal to what the cluster says, in one write
 // (one transaction, revisions, audit, NOTIFY: the same path as local registration). Rows
 // registered locally are never touched: a cluster object with the same namespace/name is
 // reported as a conflict and left out.
-
-export const KUBERNETES_ACTOR: Actor = { name: 'system:kubernetes', kind: 'system', role: 'admin' };
 
 export interface RegistrySyncResult {
   revision: bigint;

@@ -7,6 +7,7 @@ import { graphRouter } from './routers/graph.ts';
 import { authRouter, tokensRouter, usersRouter } from './routers/auth.ts';
 import { caRouter } from './routers/ca.ts';
 import { securityRouter } from './routers/security.ts';
+import { kubernetesRouter } from './routers/kubernetes.ts';
 
 export const appRouter = router({
   resources: resourcesRouter,
@@ -19,6 +20,7 @@ export const appRouter = router({
   graph: graphRouter,
   ca: caRouter,
   security: securityRouter,
+  kubernetes: kubernetesRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ApiextensionsV1Api, loadYaml, type KubeConfig, type V1CustomResourceDefinition } from '@kubernetes/client-node';
 import { freePort } from '../ports.ts';
 
 // The real kube-apiserver (v1.20, with Debian's etcd) for the integration tier: what an in-process
@@ -17,7 +18,6 @@ function scriptDir(): string {
   if (!found) throw new Error(`no kube-apiserver for the integration tests: looked in ${candidates.join(', ')} (set TERN_KUBE_APISERVER_DIR)`);
   return found;
 }
-
 
 export interface RealApiServer {
   /** An admin kubeconfig (system:masters token). */
@@ -55,4 +55,28 @@ export async function startRealApiServer(): Promise<RealApiServer> {
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Tern's CRDs as deploy/kubernetes ships them. loadYaml, not a plain YAML parse: client-node
+ * serializes by its model, and keys it does not map (x-kubernetes-preserve-unknown-fields as
+ * written in YAML) would be dropped on the way out.
+ */
+export function ternCrds(): V1CustomResourceDefinition[] {
+  const dir = path.join(repo, 'deploy/kubernetes/base/crds');
+  return fs.readdirSync(dir).filter((f) => f.endsWith('.tern.dev.yaml')).map((f) => loadYaml<V1CustomResourceDefinition>(fs.readFileSync(path.join(dir, f), 'utf8')));
+}
+
+/** Creates the CRDs and waits until the API server serves each (Established). */
+export async function registerCrds(kc: KubeConfig, crds: readonly V1CustomResourceDefinition[]): Promise<void> {
+  const ext = kc.makeApiClient(ApiextensionsV1Api);
+  for (const crd of crds) await ext.createCustomResourceDefinition({ body: crd });
+  for (const crd of crds) {
+    for (let i = 0; ; i++) {
+      const got = await ext.readCustomResourceDefinition({ name: crd.metadata!.name! });
+      if (got.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) break;
+      if (i > 100) throw new Error(`CRD ${crd.metadata!.name} not established within 10 s`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
 }

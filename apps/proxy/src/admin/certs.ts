@@ -23,7 +23,7 @@ function certDetails(pem: string, now: number, path: string) {
 }
 
 export function certsJson(status: IdentityStatus | undefined, now = Date.now()) {
-  if (!status) return { certificates: [], identity: { state: 'disabled', reason: 'no join token configured (TERN_JOIN_TOKEN, TERN_JOIN_TOKEN_FILE or node.metadata.JOIN_TOKEN_FILE)' } };
+  if (!status) return { certificates: [], identity: { state: 'disabled', reason: 'no credential configured (TERN_SA_TOKEN_FILE, TERN_JOIN_TOKEN, TERN_JOIN_TOKEN_FILE or node.metadata.JOIN_TOKEN_FILE)' } };
   const cert = status.cert;
   return {
     certificates: [{

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
 import { createIstioCertificateClient, encodeSvidCredential, PROXY_ID_METADATA, TRUST_BUNDLE_METADATA, type IstioCertificateClient, type JsonObject } from '@tern/xds';
 import type { Logger } from '../log.ts';
-import type { IdentityConfig } from './config.ts';
+import { tokenKind, type IdentityConfig } from './config.ts';
 import { createKeyAndCsr } from './csr.ts';
 import { writeIdentityFiles } from './files.ts';
 import { mergeRoots, rootsPem, type TrustedRoot } from './roots.ts';
@@ -40,7 +40,7 @@ export interface IdentityStatus {
   /** Certificates obtained since start. */
   issued: number;
   /** What the last certificate was obtained with. */
-  lastCredential: 'join-token' | 'certificate' | undefined;
+  lastCredential: 'join-token' | 'service-account-token' | 'certificate' | undefined;
   consecutiveFailures: number;
 }
 
@@ -119,7 +119,7 @@ export class IdentityAgent {
   #lastError: { message: string; at: Date } | undefined;
   #failures = 0;
   #issued = 0;
-  #lastCredential: 'join-token' | 'certificate' | undefined;
+  #lastCredential: 'join-token' | 'service-account-token' | 'certificate' | undefined;
   #closed = false;
   #inflight: Promise<void> | undefined;
 
@@ -149,7 +149,7 @@ export class IdentityAgent {
     return {
       state: this.#cert ? 'ready' : this.#lastError ? 'error' : 'pending',
       expectedSpiffeId: this.#o.config.spiffeId,
-      credential: t.kind === 'env' ? `join token from ${t.name}` : `join token from file ${t.path} (${t.from})`,
+      credential: t.kind === 'env' ? `join token from ${t.name}` : `${tokenKind(t)} from file ${t.path} (${t.from})`,
       cert: this.#cert ? cert : undefined,
       roots: this.#roots,
       nextRenewal: this.#nextRenewal,
@@ -263,23 +263,25 @@ export class IdentityAgent {
         this.#o.log.warn({ err: err.message }, 'renewal with the current certificate refused; trying the join token');
       }
     }
-    const issued = await this.#call(csrPem, await this.#token(), 'join token');
-    this.#lastCredential = 'join-token';
+    const t = this.#o.config.token;
+    const issued = await this.#call(csrPem, await this.#token(), tokenKind(t));
+    this.#lastCredential = t.kind === 'sa-file' ? 'service-account-token' : 'join-token';
     return issued;
   }
 
   async #token(): Promise<string> {
     const t = this.#o.config.token;
     if (t.kind === 'env') return t.value;
-    // Read on every attempt, so a replaced file (a new token) is used on the next renewal.
+    // Read for every call and never kept: kubelet rotates a projected service-account token (and
+    // an operator may replace a join token file); the next call must send the file's current content.
     let text: string;
     try {
       text = await readFile(t.path, 'utf8');
     } catch (err) {
-      throw new IdentityError(`${t.from}: cannot read the join token file ${t.path}: ${(err as Error).message}`);
+      throw new IdentityError(`${t.from}: cannot read the ${tokenKind(t)} file ${t.path}: ${(err as Error).message}`);
     }
     const token = text.trim();
-    if (!token) throw new IdentityError(`${t.from}: the join token file ${t.path} is empty`);
+    if (!token) throw new IdentityError(`${t.from}: the ${tokenKind(t)} file ${t.path} is empty`);
     return token;
   }
 
@@ -293,7 +295,11 @@ export class IdentityAgent {
       const call = this.#client.CreateCertificate({ csr, validity_duration: c.ttlSeconds }, md, { deadline: Date.now() + 10_000 }, (err, res) => {
         if (err) {
           const code = grpc.status[err.code] ?? String(err.code);
-          const hint = err.code === grpc.status.UNAUTHENTICATED && what === 'join token' && this.#issued > 0 ? ' (the certificate expired before it could be renewed with itself, so the join token was needed again: docs/proxy.md "Workload identity")' : '';
+          const hint =
+            err.code !== grpc.status.UNAUTHENTICATED ? ''
+            : what === 'join token' && this.#issued > 0 ? ' (the certificate expired before it could be renewed with itself, so the join token was needed again: docs/proxy.md "Workload identity")'
+            : what === 'service-account token' ? ` (the token from ${this.#o.config.token.kind === 'sa-file' ? this.#o.config.token.path : 'the file'} was refused: is the CA's TokenReview on and the token's audience TERN_CA_TOKEN_AUDIENCE? docs/kubernetes-injection.md)`
+            : '';
           return reject(new CallError(err.code, `CA at ${c.caAddress} refused CreateCertificate (${what}): ${code}: ${err.details || err.message}${hint}`));
         }
         resolve({ chain: res?.cert_chain ?? [], bundle });

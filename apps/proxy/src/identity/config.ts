@@ -8,7 +8,18 @@ export class IdentityConfigError extends Error {
   override readonly name = 'IdentityConfigError';
 }
 
-export type TokenSource = { kind: 'env'; name: string; value: string } | { kind: 'file'; path: string; from: string };
+/**
+ * The credential for the first certificate (and when renewing with the current one is refused):
+ * a join token (env or file), or a Kubernetes projected service-account token (`sa-file`, checked
+ * by the CA with TokenReview). Files are re-read for every CreateCertificate call: kubelet rotates
+ * the projected token, an operator may replace a join token.
+ */
+export type TokenSource = { kind: 'env'; name: string; value: string } | { kind: 'file'; path: string; from: string } | { kind: 'sa-file'; path: string; from: string };
+
+/** What a token source is called in logs, errors and `/certs`. */
+export function tokenKind(t: TokenSource): 'join token' | 'service-account token' {
+  return t.kind === 'sa-file' ? 'service-account token' : 'join token';
+}
 
 export interface IdentityConfig {
   /** The control plane's gRPC address (the xDS port): the CA listens next to ADS. */
@@ -45,11 +56,13 @@ function num(name: string, v: string | undefined, check: (n: number) => boolean,
 export function resolveIdentityConfig(o: { metadata: JsonObject; nodeId?: string | undefined; env: NodeJS.ProcessEnv; caAddress: string | undefined; caTls: boolean; outputDir?: string | undefined }): IdentityConfig | undefined {
   const { metadata: md, env } = o;
   let token: TokenSource | undefined;
-  if (str(env.TERN_JOIN_TOKEN)) token = { kind: 'env', name: 'TERN_JOIN_TOKEN', value: str(env.TERN_JOIN_TOKEN)! };
+  // The service-account token first: set by the injection webhook, it is the pod's own identity.
+  if (str(env.TERN_SA_TOKEN_FILE)) token = { kind: 'sa-file', path: str(env.TERN_SA_TOKEN_FILE)!, from: 'TERN_SA_TOKEN_FILE' };
+  else if (str(env.TERN_JOIN_TOKEN)) token = { kind: 'env', name: 'TERN_JOIN_TOKEN', value: str(env.TERN_JOIN_TOKEN)! };
   else if (str(env.TERN_JOIN_TOKEN_FILE)) token = { kind: 'file', path: str(env.TERN_JOIN_TOKEN_FILE)!, from: 'TERN_JOIN_TOKEN_FILE' };
   else if (str(md.JOIN_TOKEN_FILE)) token = { kind: 'file', path: str(md.JOIN_TOKEN_FILE)!, from: 'node.metadata.JOIN_TOKEN_FILE' };
   if (!token) return undefined;
-  if (!o.caAddress) throw new IdentityConfigError(`${token.kind === 'env' ? token.name : token.from}: a join token is set but the bootstrap has no dynamic_resources.ads_config: the CA is reached at the control plane's xDS address`);
+  if (!o.caAddress) throw new IdentityConfigError(`${token.kind === 'env' ? token.name : token.from}: a ${tokenKind(token)} is set but the bootstrap has no dynamic_resources.ads_config: the CA is reached at the control plane's xDS address`);
   const trustDomain = str(md.TRUST_DOMAIN) ?? str(env.TERN_TRUST_DOMAIN) ?? 'cluster.local';
   if (!/^[a-z0-9]([-a-z0-9._]*[a-z0-9])?$/.test(trustDomain)) throw new IdentityConfigError(`node.metadata.TRUST_DOMAIN: must be lowercase letters, digits, "-", "." and "_", got ${JSON.stringify(trustDomain)}`);
   const namespace = str(md.NAMESPACE);

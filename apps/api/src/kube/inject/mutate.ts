@@ -100,11 +100,15 @@ const falsy = (v: string | undefined) => v !== undefined && ['false', 'no', 'n',
 /** RFC 6901: `~` and `/` in a key. */
 export const pointer = (...parts: (string | number)[]) => '/' + parts.map((p) => String(p).replace(/~/g, '~0').replace(/\//g, '~1')).join('/');
 
+/** The namespace opted in: `tern-injection=enabled` or Istio's `istio-injection=enabled`. */
+export function namespaceInjectionEnabled(labels: Record<string, string>): boolean {
+  return labels[INJECT_LABEL] === 'enabled' || labels[ISTIO_INJECT_LABEL] === 'enabled';
+}
+
 export function injectSidecar(pod: V1Pod, namespaceLabels: Record<string, string>, config: InjectConfig): InjectResult {
   const none = (reason: InjectReason, message: string): InjectResult => ({ patch: [], reason, message, warnings: [] });
   const annotations = pod.metadata?.annotations ?? {};
-  const enabled = namespaceLabels[INJECT_LABEL] === 'enabled' || namespaceLabels[ISTIO_INJECT_LABEL] === 'enabled';
-  if (!enabled) return none('namespace-not-enabled', `the namespace is not labelled ${INJECT_LABEL}=enabled (or ${ISTIO_INJECT_LABEL}=enabled)`);
+  if (!namespaceInjectionEnabled(namespaceLabels)) return none('namespace-not-enabled', `the namespace is not labelled ${INJECT_LABEL}=enabled (or ${ISTIO_INJECT_LABEL}=enabled)`);
   for (const a of [INJECT_ANNOTATION, ISTIO_INJECT_ANNOTATION]) {
     if (falsy(annotations[a])) return none('pod-opted-out', `the pod is annotated ${a}: ${JSON.stringify(annotations[a])}`);
   }
@@ -360,10 +364,10 @@ function proxyContainer(config: InjectConfig, probers: Record<string, unknown>):
     // Informational (the proxy reads the address from the bootstrap): shows in `kubectl describe`.
     { name: 'TERN_XDS_ADDRESS', value: config.xdsAddress },
     { name: 'TERN_TRUST_DOMAIN', value: config.trustDomain ?? 'cluster.local' },
+    // The proxy's service-account credential source: the file is re-read for every CreateCertificate
+    // call (kubelet rotates the token) and sent as the bearer credential, which the CA's
+    // TokenReview authenticator claims (a JWT).
     { name: TOKEN_FILE_ENV, value: TOKEN_FILE },
-    // What the proxy reads today: the file is re-read on every attempt (kubelet rotates the token)
-    // and sent as the bearer credential, which the CA's TokenReview authenticator claims (a JWT).
-    { name: 'TERN_JOIN_TOKEN_FILE', value: TOKEN_FILE },
     { name: 'TERN_STATS_PORT', value: String(STATS_PORT) },
   ];
   if (Object.keys(probers).length > 0) env.push({ name: APP_PROBERS_ENV, value: JSON.stringify(probers) });

@@ -12,7 +12,13 @@ import { injectSidecar, validateInjectConfig, type InjectConfig } from './mutate
 // configuration's failurePolicy is Ignore as well, for when we cannot answer at all).
 
 export const INJECT_PATH = '/inject';
-export const WEBHOOK_SERVICE_DNS = ['tern-webhook.tern-system.svc', 'tern-webhook.tern-system.svc.cluster.local', 'tern-webhook.tern-system', 'tern-webhook'];
+export const WEBHOOK_SERVICE = 'tern-webhook';
+/** The names the API server may dial the webhook Service by (deploy/kubernetes/base/control-plane.yaml), in the control plane's namespace. */
+export function webhookServiceDns(namespace: string, clusterDomain = 'cluster.local'): string[] {
+  return [`${WEBHOOK_SERVICE}.${namespace}.svc`, `${WEBHOOK_SERVICE}.${namespace}.svc.${clusterDomain}`, `${WEBHOOK_SERVICE}.${namespace}`, WEBHOOK_SERVICE];
+}
+/** The names for the default namespace (tern-system). */
+export const WEBHOOK_SERVICE_DNS = webhookServiceDns('tern-system');
 const MAX_BODY = 8 * 1024 * 1024;
 
 export interface AdmissionResponse {

@@ -4,6 +4,7 @@ import Link from 'next/link';
 import { Suspense } from 'react';
 import { useRouter } from 'next/navigation';
 import { ErrorMessage, Empty, LevelBadge, Loading, RoleButton } from '../../../components/ui.tsx';
+import { KubernetesDriftPanel } from '../../../components/kubernetes-drift.tsx';
 import { resourceHref } from '../../../lib/links.ts';
 import { useTRPC } from '../../../lib/trpc.ts';
 import { useQueryState } from '../../../lib/use-query-state.ts';
@@ -61,6 +62,7 @@ function ConfigList() {
         )}
         {list.data && <p className="small muted">{items.length} of {list.data.items.length} resources · revision {list.data.revision}</p>}
       </div>
+      <KubernetesDriftPanel />
     </>
   );
 }
