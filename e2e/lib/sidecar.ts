@@ -10,35 +10,10 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { JsonObject } from '@tern/xds';
+// The bootstrap file is the demo's (one shape for every local-mode sidecar).
+import { sidecarBootstrap } from '../../demo/lib/sidecar.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');
-
-export function sidecarBootstrap(o: { id: string; metadata: JsonObject; xdsAddress: string; adminPort: number }): JsonObject {
-  const [xdsHost, xdsPort] = o.xdsAddress.split(':');
-  return {
-    node: { id: o.id, cluster: String(o.metadata.WORKLOAD_NAME ?? o.id), metadata: o.metadata },
-    admin: { address: { socket_address: { address: '127.0.0.1', port_value: o.adminPort } } },
-    dynamic_resources: {
-      ads_config: { api_type: 'GRPC', transport_api_version: 'V3', grpc_services: [{ envoy_grpc: { cluster_name: 'xds' } }] },
-      cds_config: { ads: {}, resource_api_version: 'V3' },
-      lds_config: { ads: {}, resource_api_version: 'V3' },
-    },
-    static_resources: {
-      clusters: [{
-        name: 'xds',
-        type: 'STATIC',
-        connect_timeout: '1s',
-        load_assignment: { cluster_name: 'xds', endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: xdsHost!, port_value: Number(xdsPort) } } } }] }] },
-        typed_extension_protocol_options: {
-          'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
-            '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
-            explicit_http_config: { http2_protocol_options: {} },
-          },
-        },
-      }],
-    },
-  };
-}
 
 export interface Sidecar {
   process: ChildProcess;
