@@ -2,13 +2,12 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { startTestApi, type TestApi } from '../apps/api/test/helpers.ts';
 import { runTern } from '../apps/api/test/tern-cli.ts';
 import { eventually } from '../apps/api/test/xds-fixtures.ts';
-import { freePort } from '../apps/api/test/ports.ts';
+import { freePortBlock, freePortOutside } from '../apps/api/test/ports.ts';
 import { ensureProxyBundle, startDemoMesh, type DemoMesh } from '../demo/mesh.ts';
 
 // Istio's Bookinfo tasks, end to end over the demo mesh (six apps, seven real `tern-proxy`
@@ -34,27 +33,11 @@ let api: TestApi;
 let mesh: DemoMesh;
 let home: string;
 
-/** A block of `size` ports free now (the demo takes 40 from `basePort`), below the ephemeral range. */
-async function freeBlock(size: number): Promise<number> {
-  const isFree = (port: number) => new Promise<boolean>((resolve) => {
-    const s = net.createServer();
-    s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-  for (;;) {
-    const base = 20000 + 100 * Math.floor(Math.random() * 120);
-    let ok = true;
-    for (let p = base; p < base + size && ok; p++) ok = await isFree(p);
-    if (ok) return base;
-  }
-}
-
 before(async () => {
   api = await startTestApi({ xdsDebounceMs: 20, xdsDebounceMaxMs: 200 }, undefined, { xds: true });
   home = fs.mkdtempSync(path.join(os.tmpdir(), 'tern-bookinfo-'));
-  const basePort = await freeBlock(40);
-  let gatewayPort = await freePort();
-  while (gatewayPort >= basePort && gatewayPort < basePort + 40) gatewayPort = await freePort();
+  const basePort = await freePortBlock(40);
+  const gatewayPort = await freePortOutside(basePort, 40);
   mesh = await startDemoMesh({ api: api.url, token: api.token, xdsAddress: api.xdsAddress!, gatewayPort, basePort, traffic: false, proxyBundle: await ensureProxyBundle() });
 });
 

@@ -2,11 +2,10 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { startTestApi, type TestApi } from '../apps/api/test/helpers.ts';
 import { eventually } from '../apps/api/test/xds-fixtures.ts';
-import { freePort, httpGet } from './lib/sidecar.ts';
+import { freePortBlock, freePortOutside, httpGet } from './lib/sidecar.ts';
 import { type DemoMesh, ensureProxyBundle, startDemoMesh } from '../demo/mesh.ts';
 
 // The demo mesh (demo/, issue 10) against a real control plane: Bookinfo's six apps behind seven
@@ -17,23 +16,10 @@ import { type DemoMesh, ensureProxyBundle, startDemoMesh } from '../demo/mesh.ts
 
 let api: TestApi;
 let mesh: DemoMesh | undefined;
-const gatewayPort = await freePort();
-const basePort = await freeBlock();
+const basePort = await freePortBlock(40);
+const gatewayPort = await freePortOutside(basePort, 40);
 // Sidecars push telemetry every 300 ms (they inherit the environment).
 process.env.TERN_TELEMETRY_INTERVAL_MS = '300';
-
-/** A block of 40 ports free now (the demo takes basePort … basePort+39). */
-async function freeBlock(): Promise<number> {
-  for (;;) {
-    const base = 20000 + Math.floor(Math.random() * 120) * 100;
-    const checks = await Promise.all(Array.from({ length: 40 }, (_, i) => new Promise<boolean>((resolve) => {
-      const s = net.createServer();
-      s.once('error', () => resolve(false));
-      s.listen(base + i, '127.0.0.1', () => s.close(() => resolve(true)));
-    })));
-    if (checks.every(Boolean) && (gatewayPort < base || gatewayPort >= base + 40)) return base;
-  }
-}
 
 /** PIDs of the live processes whose parent is `ppid` and whose command line runs the proxy bundle. */
 function proxyChildren(ppid: number): number[] {

@@ -44,7 +44,7 @@ export async function startApp(handler: http.RequestListener, host = '127.0.0.1'
   return { server, port: (server.address() as net.AddressInfo).port };
 }
 
-export { freePort } from '../../apps/api/test/ports.ts';
+export { freePort, freePortBlock, freePortOutside } from '../../apps/api/test/ports.ts';
 
 async function until(check: () => Promise<boolean>, ms: number, what: string): Promise<void> {
   const deadline = Date.now() + ms;
