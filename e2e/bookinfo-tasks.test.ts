@@ -9,6 +9,7 @@ import { runTern } from '../apps/api/test/tern-cli.ts';
 import { eventually } from '../apps/api/test/xds-fixtures.ts';
 import { freePortBlock, freePortOutside } from '../apps/api/test/ports.ts';
 import { ensureProxyBundle, startDemoMesh, type DemoMesh } from '../demo/mesh.ts';
+// test: one database backend
 
 // Istio's Bookinfo tasks, end to end over the demo mesh (six apps, seven real `tern-proxy`
 // sidecars with mTLS, an ingress gateway), driven as a user drives them: every policy change is

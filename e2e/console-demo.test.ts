@@ -5,6 +5,7 @@ import { ADMIN_PASSWORD, ensureBuilt, eventually, openConsole, saveAndConverge, 
 import { startTestApi } from '../apps/api/test/helpers.ts';
 import { freePortBlock, freePortOutside, httpGet } from './lib/sidecar.ts';
 import { ensureProxyBundle, startDemoMesh, type DemoMesh } from '../demo/mesh.ts';
+// test: one database backend
 
 // The console over the live demo mesh (Bookinfo with a sidecar per app, mTLS between them, the
 // traffic generator running), as a newcomer sees it after `npm start`: the graph draws the demo's

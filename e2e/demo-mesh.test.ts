@@ -7,6 +7,7 @@ import { startTestApi, type TestApi } from '../apps/api/test/helpers.ts';
 import { eventually } from '../apps/api/test/xds-fixtures.ts';
 import { freePortBlock, freePortOutside, httpGet } from './lib/sidecar.ts';
 import { type DemoMesh, ensureProxyBundle, startDemoMesh } from '../demo/mesh.ts';
+// test: one database backend
 
 // The demo mesh (demo/, issue 10) against a real control plane: Bookinfo's six apps behind seven
 // real `tern-proxy` sidecars (bundle), each with its own certificate, mTLS between them, the
