@@ -64,6 +64,15 @@ test('the graph shows the demo services with their edges, each with an mTLS lock
   assert.deepEqual(graph.edges.map((e) => `${name(e.source)} → ${name(e.target)}`).sort(), [...DEMO_EDGES].sort());
   assert.ok(graph.edges.every((e) => e.mtlsShare === 1), JSON.stringify(graph.edges));
   await shot(page, 'demo-graph');
+  // The overview and the security view of the same mesh (README screenshots): seven proxies synced,
+  // a certificate per workload.
+  await page.goto(`${ui.web.url}/`);
+  await eventually(async () => /SYNCED\s*7/.test((await page.getByTestId('proxy-counts').textContent()) ?? ''), 15_000, 'seven proxies SYNCED');
+  await shot(page, 'demo-overview');
+  await page.goto(`${ui.web.url}/security`);
+  await page.getByRole('link', { name: 'Certificates' }).click();
+  await eventually(async () => (await page.getByTestId('certificate').count()) >= 7, 15_000, 'a certificate per sidecar');
+  await shot(page, 'demo-certificates');
 });
 
 test('the traffic wizard at 80/20 v1/v2 converges on all of the demo’s proxies, and the traffic follows', async () => {
