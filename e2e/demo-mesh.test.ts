@@ -238,8 +238,11 @@ test('stop() leaves no process; a second demo against the same control plane wor
   await assert.rejects(startDemoMesh({ ...common, token: await api.makeToken('editor') }), /join-tokens: 403 .*admin role/);
   assert.deepEqual(proxyChildren(process.pid), []);
 
-  // The second run, in a process of its own (demo/run.ts), on the same ports and control plane.
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, '../demo/run.ts'), '--api', api.url, '--token', api.token, '--xds', api.xdsAddress!, '--gateway-port', String(gatewayPort), '--base-port', String(basePort), '--rps', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // The second run, in a process of its own (demo/run.ts), on the same ports and control plane,
+  // naming it by host name as a compose file or a cluster would (the bootstrap resolves it by DNS).
+  const xdsByName = api.xdsAddress!.replace(/^127\.0\.0\.1:/, 'localhost:');
+  assert.notEqual(xdsByName, api.xdsAddress);
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, '../demo/run.ts'), '--api', api.url, '--token', api.token, '--xds', xdsByName, '--gateway-port', String(gatewayPort), '--base-port', String(basePort), '--rps', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   child.stderr.on('data', (d) => (out += d));

@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -27,7 +28,9 @@ export function sidecarBootstrap(o: { id: string; metadata: Record<string, Json>
     static_resources: {
       clusters: [{
         name: 'xds',
-        type: 'STATIC',
+        // A host name (a compose service, a Kubernetes Service) is resolved by DNS, as in Istio's own
+        // bootstrap; STATIC takes IP addresses only.
+        type: net.isIP(host) ? 'STATIC' : 'STRICT_DNS',
         connect_timeout: '1s',
         load_assignment: { cluster_name: 'xds', endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: host, port_value: port } } } }] }] },
         typed_extension_protocol_options: {

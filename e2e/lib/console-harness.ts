@@ -1,4 +1,4 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,6 +9,7 @@ import { SotwClient, TYPE_URL, decode, node, eventually } from '../../apps/api/t
 import { writeRows } from '../../apps/api/src/telemetry/store.ts';
 import { BUCKETS, type RollupRow } from '../../apps/api/src/telemetry/rows.ts';
 import { freePort } from './sidecar.ts';
+import { ensureWebBuiltSync, nextBin, webDir, webDistDir } from '../../scripts/web-build.ts';
 
 // The console's browser tests: a real control plane (fresh PGlite database, ADS server), the
 // production build of the console (`next start`) pointed at it, and Debian's Chromium.
@@ -19,31 +20,18 @@ import { freePort } from './sidecar.ts';
 export { ADMIN_PASSWORD, eventually, type TestApi };
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
-const webDir = path.join(repoRoot, 'apps/web');
-const nextBin = path.join(repoRoot, 'node_modules/next/dist/bin/next');
 export const artifactsDir = path.join(repoRoot, 'test-artifacts', 'console');
 export const CHROMIUM = process.env.TERN_CHROMIUM ?? '/usr/bin/chromium';
 /** The console's build output (next.config.ts reads the same variable). */
-const distDir = path.join(webDir, process.env.TERN_WEB_DIST_DIR ?? '.next');
-
-function newestMtime(p: string): number {
-  const st = fs.statSync(p);
-  if (!st.isDirectory()) return st.mtimeMs;
-  let max = st.mtimeMs;
-  for (const e of fs.readdirSync(p)) max = Math.max(max, newestMtime(path.join(p, e)));
-  return max;
-}
+const distDir = webDistDir();
 
 /**
  * Builds the console unless a build newer than every source file exists (CI builds it before the
- * tests with `npm run build:web`; locally an edit triggers a rebuild here, ~30-50 s).
+ * tests with `npm run build:web`; locally an edit triggers a rebuild here, ~30-50 s). The rule is
+ * shared with `npm start` (scripts/web-build.ts).
  */
 export function ensureBuilt(): void {
-  const buildId = path.join(distDir, 'BUILD_ID');
-  const sources = Math.max(newestMtime(path.join(webDir, 'src')), newestMtime(path.join(webDir, 'next.config.ts')), newestMtime(path.join(webDir, 'package.json')));
-  if (fs.existsSync(buildId) && fs.statSync(buildId).mtimeMs >= sources) return;
-  const r = spawnSync(process.execPath, [nextBin, 'build'], { cwd: webDir, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`next build failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
+  ensureWebBuiltSync(distDir);
 }
 
 export interface Console {
