@@ -2,7 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
-const GUARD = path.join(import.meta.dirname, 'parent-guard.mjs');
+// The demo's guard: the same rule for the launcher's children as for the demo's sidecars.
+const GUARD = path.join(import.meta.dirname, '../../demo/lib/parent-guard.mjs');
 
 // A long-running child of the launcher (control plane, console). It runs in its own process
 // group, so a terminal's Ctrl-C reaches the launcher only and the launcher stops the children in
