@@ -60,6 +60,8 @@ export interface Config {
   kubeReconcile: boolean;
   /** What to do with a custom resource edited in the cluster: `correct` it, or `adopt` the edit (TERN_KUBE_DRIFT). */
   kubeDrift: 'correct' | 'adopt';
+  /** The reconciler's safety-net pass besides the watch (TERN_KUBE_RESYNC_SECONDS, default 30). */
+  kubeResyncMs: number;
   /** Register the cluster's Services and Pods in the registry (leader only); TERN_KUBE_REGISTRY, on in a pod by default. */
   kubeRegistry: boolean;
   /** The control plane's own namespace (its Lease lives there); TERN_NAMESPACE, else POD_NAMESPACE, else tern-system. */
@@ -158,6 +160,7 @@ function caConfig(env: NodeJS.ProcessEnv) {
     kubeconfig: file('KUBECONFIG'),
     kubeReconcile: flag(env, 'TERN_KUBE_RECONCILE', Boolean(env.KUBERNETES_SERVICE_HOST)),
     kubeDrift,
+    kubeResyncMs: int(env, 'TERN_KUBE_RESYNC_SECONDS', 30, 1) * 1000,
     kubeRegistry: flag(env, 'TERN_KUBE_REGISTRY', Boolean(env.KUBERNETES_SERVICE_HOST)),
     ...injectConfig(env, namespace),
     namespace,

@@ -51,6 +51,7 @@ export function kubeController(config: Config, deps: { resources: ResourceStore;
     namespace: config.namespace,
     identity: config.replicaId,
     reconcile: config.kubeReconcile ? { mode: config.kubeDrift } : undefined,
+    resyncMs: config.kubeResyncMs,
     audit: new AuditLog(deps.prisma),
     proxies: connectedProxies(deps.prisma, config.replicaId),
     leaderServices,
