@@ -334,7 +334,9 @@ describe("Istio's Bookinfo tasks over the demo mesh, through the CLI and the gat
     assert.equal(p.status, 200);
     assert.ok(p.reviewsUnavailable, `reviews are unavailable: ${summary([p])}`);
     assert.ok(!p.detailsError);
-    assert.ok(p.ms >= 900 && p.ms < 1900, `about 1 s: two 0.5 s attempts (productpage retries once), took ${p.ms.toFixed(0)} ms`);
+    // At least the two 0.5 s attempts; the upper bound only guards against a hang (the timeout not
+    // firing shows as reviews on the page, checked above), loose for a loaded CI machine.
+    assert.ok(p.ms >= 900 && p.ms < 3000, `about 1 s: two 0.5 s attempts (productpage retries once), took ${p.ms.toFixed(0)} ms`);
   }));
 
   test('Mirroring: reviews all to v1 with 100% mirrored to v2 — pages show v1 only, and v2 receives a copy of each request', () => task(['virtual-service-reviews-mirror-v2.yaml'], async () => {
