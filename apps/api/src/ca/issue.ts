@@ -1,6 +1,6 @@
 import { createPublicKey } from 'node:crypto';
 import { x509 } from './x509.ts';
-import { randomSerial, type CaIssuer } from './issuer.ts';
+import { signLeaf, type CaIssuer } from './issuer.ts';
 import { spiffeId, type WorkloadIdentity } from './identity.ts';
 
 // Issuing one X.509 SVID: the identity comes from the caller's credential, never from the CSR;
@@ -23,8 +23,6 @@ export interface TtlPolicy {
   maxSeconds: number;
 }
 
-/** Clock skew allowance: a certificate is valid from a minute before it was issued. */
-export const BACKDATE_MS = 60_000;
 
 export interface IssueRequest {
   csrPem: string;
@@ -116,29 +114,15 @@ export async function issueSvid(issuer: CaIssuer, req: IssueRequest): Promise<Is
   const id = spiffeId(req.trustDomain, req.identity);
   const ttlSeconds = resolveTtl(req.ttlSeconds, req.ttl);
   const csr = await checkCsr(req.csrPem, id);
-  const now = req.now ?? new Date();
-  const notBefore = new Date(now.getTime() - BACKDATE_MS);
-  // Never beyond the issuer: a leaf outliving its CA would not verify for its last stretch.
-  const notAfter = new Date(Math.min(now.getTime() + ttlSeconds * 1000, issuer.certificate.notAfter.getTime()));
-  const serial = randomSerial();
-  const leaf = await x509.X509CertificateGenerator.create({
-    serialNumber: serial,
-    // Empty subject, identity in a critical SAN: the X.509-SVID form (and Istio's).
-    subject: [],
-    issuer: issuer.certificate.subjectName,
-    notBefore,
-    notAfter,
+  // Empty subject, identity in a critical SAN: the X.509-SVID form (and Istio's).
+  const { leaf, serial } = await signLeaf(issuer, {
     publicKey: csr.publicKey,
-    signingKey: issuer.privateKey,
-    signingAlgorithm: issuer.signingAlgorithm,
-    extensions: [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth], false),
-      new x509.SubjectAlternativeNameExtension([{ type: 'url', value: id }], true),
-      await x509.AuthorityKeyIdentifierExtension.create(issuer.certificate.publicKey, false),
-      await x509.SubjectKeyIdentifierExtension.create(csr.publicKey, false),
-    ],
+    subject: [],
+    sans: [{ type: 'url', value: id }],
+    sansCritical: true,
+    usages: [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth],
+    ttlSeconds,
+    now: req.now ?? new Date(),
   });
   return {
     chainPem: [leaf.toString('pem'), ...issuer.chain.map((c) => c.toString('pem'))],

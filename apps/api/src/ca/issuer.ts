@@ -32,6 +32,40 @@ export function randomSerial(): string {
 
 export const certificateDigest = (cert: x509.X509Certificate) => createHash('sha256').update(Buffer.from(cert.rawData)).digest();
 
+/** Clock skew allowance: a certificate is valid from a minute before it was issued. */
+export const BACKDATE_MS = 60_000;
+
+/**
+ * An end-entity certificate signed by the issuer: not a CA, digitalSignature + keyEncipherment,
+ * key identifiers, valid from a minute back and never beyond the issuer (a leaf outliving its CA
+ * would not verify for its last stretch). What varies — subject, names, purposes — is the caller's.
+ */
+export async function signLeaf(
+  issuer: CaIssuer,
+  o: { publicKey: CryptoKey | x509.PublicKey; subject: string | []; sans: x509.JsonGeneralNames; sansCritical: boolean; usages: x509.ExtendedKeyUsageType[]; ttlSeconds: number; now: Date },
+): Promise<{ leaf: x509.X509Certificate; serial: string }> {
+  const serial = randomSerial();
+  const leaf = await x509.X509CertificateGenerator.create({
+    serialNumber: serial,
+    subject: o.subject,
+    issuer: issuer.certificate.subjectName,
+    notBefore: new Date(o.now.getTime() - BACKDATE_MS),
+    notAfter: new Date(Math.min(o.now.getTime() + o.ttlSeconds * 1000, issuer.certificate.notAfter.getTime())),
+    publicKey: o.publicKey,
+    signingKey: issuer.privateKey,
+    signingAlgorithm: issuer.signingAlgorithm,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
+      new x509.ExtendedKeyUsageExtension(o.usages, false),
+      new x509.SubjectAlternativeNameExtension(o.sans, o.sansCritical),
+      await x509.AuthorityKeyIdentifierExtension.create(issuer.certificate.publicKey, false),
+      await x509.SubjectKeyIdentifierExtension.create(o.publicKey, false),
+    ],
+  });
+  return { leaf, serial };
+}
+
 /** A new self-signed root: ECDSA P-256, CA:true, keyCertSign+cRLSign. Returns the PKCS#8 DER key to seal. */
 export async function generateRoot(now = new Date()): Promise<{ certificate: x509.X509Certificate; pkcs8: Buffer }> {
   const keys = (await subtle.generateKey(ROOT_ALGORITHM, true, ['sign', 'verify'])) as CryptoKeyPair;

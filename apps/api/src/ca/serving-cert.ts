@@ -1,7 +1,6 @@
 import { createPrivateKey } from 'node:crypto';
 import { subtle, x509, type CryptoKeyPair } from './x509.ts';
-import { randomSerial, type CaIssuer } from './issuer.ts';
-import { BACKDATE_MS } from './issue.ts';
+import { signLeaf, type CaIssuer } from './issuer.ts';
 
 // Server certificates with DNS names, for the control plane's own internal servers (the sidecar
 // injection webhook, which the Kubernetes API server calls over HTTPS). Deliberately separate from
@@ -36,24 +35,14 @@ export async function issueServingCertificate(issuer: CaIssuer, o: { dnsNames: s
   if (!Number.isInteger(ttl) || ttl < 60) throw new ServingCertError(`ttlSeconds: must be a whole number >= 60, got ${ttl}`);
   const now = o.now ?? new Date();
   const keys = (await subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])) as CryptoKeyPair;
-  const serial = randomSerial();
-  const leaf = await x509.X509CertificateGenerator.create({
-    serialNumber: serial,
-    subject: `CN=${o.dnsNames[0]}`,
-    issuer: issuer.certificate.subjectName,
-    notBefore: new Date(now.getTime() - BACKDATE_MS),
-    notAfter: new Date(Math.min(now.getTime() + ttl * 1000, issuer.certificate.notAfter.getTime())),
+  const { leaf, serial } = await signLeaf(issuer, {
     publicKey: keys.publicKey,
-    signingKey: issuer.privateKey,
-    signingAlgorithm: issuer.signingAlgorithm,
-    extensions: [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth], false),
-      new x509.SubjectAlternativeNameExtension(o.dnsNames.map((value) => ({ type: 'dns' as const, value })), false),
-      await x509.AuthorityKeyIdentifierExtension.create(issuer.certificate.publicKey, false),
-      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey, false),
-    ],
+    subject: `CN=${o.dnsNames[0]}`,
+    sans: o.dnsNames.map((value) => ({ type: 'dns' as const, value })),
+    sansCritical: false,
+    usages: [x509.ExtendedKeyUsage.serverAuth],
+    ttlSeconds: ttl,
+    now,
   });
   const pkcs8 = Buffer.from(await subtle.exportKey('pkcs8', keys.privateKey));
   const keyPem = createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' }).export({ type: 'pkcs8', format: 'pem' }).toString();
