@@ -23,7 +23,7 @@ import {
   type JsonPatchOp,
 } from '../src/kube/inject/mutate.ts';
 import { iptablesRestoreInput, redirectRules } from '../src/kube/inject/iptables.ts';
-import { parseAdmissionReview, startWebhookServer, WEBHOOK_SERVICE_DNS, type AdmissionReviewResponse, type WebhookServer } from '../src/kube/inject/webhook-server.ts';
+import { parseAdmissionReview, startWebhookServer, webhookServiceDns, type AdmissionReviewResponse, type WebhookServer } from '../src/kube/inject/webhook-server.ts';
 import { issueServingCertificate, webhookCaBundle } from '../src/ca/serving-cert.ts';
 import { generateRoot, issuerFromStoredRoot } from '../src/ca/issuer.ts';
 import { x509 } from '../src/ca/x509.ts';
@@ -385,7 +385,7 @@ describe('the webhook server over HTTPS, certificate from the Tern CA', () => {
 
   before(async () => {
     api = await startTestApi();
-    const cert = await api.app.ca.servingCertificate(WEBHOOK_SERVICE_DNS);
+    const cert = await api.app.ca.servingCertificate(webhookServiceDns('tern-system'));
     caBundle = webhookCaBundle(api.app.ca);
     caPem = Buffer.from(caBundle, 'base64').toString('utf8');
     server = await startWebhookServer({
@@ -479,7 +479,7 @@ describe('the webhook server over HTTPS, certificate from the Tern CA', () => {
       assert.equal(r.status, 200);
       await assert.rejects(postAs(server.port, caPem, review(pod()), 'tern-webhook.tern-system.svc'));
     } finally {
-      server.setCertificate(await api.app.ca.servingCertificate(WEBHOOK_SERVICE_DNS));
+      server.setCertificate(await api.app.ca.servingCertificate(webhookServiceDns('tern-system')));
     }
   });
 });
@@ -507,7 +507,7 @@ describe('a real kube-apiserver calling the webhook', () => {
     const { certificate, pkcs8 } = await generateRoot();
     const issuer = await issuerFromStoredRoot(certificate.toString('pem'), pkcs8);
     // The API server dials the URL's host name: localhost here, the Service's name in a cluster.
-    const cert = await issueServingCertificate(issuer, { dnsNames: ['localhost', ...WEBHOOK_SERVICE_DNS] });
+    const cert = await issueServingCertificate(issuer, { dnsNames: ['localhost', ...webhookServiceDns('tern-system')] });
     server = await startWebhookServer({
       config,
       cert,

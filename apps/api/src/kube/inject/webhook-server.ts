@@ -17,8 +17,6 @@ export const WEBHOOK_SERVICE = 'tern-webhook';
 export function webhookServiceDns(namespace: string, clusterDomain = 'cluster.local'): string[] {
   return [`${WEBHOOK_SERVICE}.${namespace}.svc`, `${WEBHOOK_SERVICE}.${namespace}.svc.${clusterDomain}`, `${WEBHOOK_SERVICE}.${namespace}`, WEBHOOK_SERVICE];
 }
-/** The names for the default namespace (tern-system). */
-export const WEBHOOK_SERVICE_DNS = webhookServiceDns('tern-system');
 const MAX_BODY = 8 * 1024 * 1024;
 
 export interface AdmissionResponse {
